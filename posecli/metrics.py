@@ -1,0 +1,45 @@
+"""Pose-error metrics of the 3D human pose literature (Human3.6M protocols).
+
+All functions take predictions and ground truth of shape (N, J, 3) in the same units and
+return the mean over frames and joints in those units (multiply metres by 1000 for mm).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Protocol 1: mean per-joint position error (Euclidean), no alignment."""
+    return float(np.linalg.norm(pred - gt, axis=-1).mean())
+
+
+def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-frame similarity (rotation, uniform scale, translation) alignment of pred to gt.
+
+    (N, J, 3), (N, J, 3) -> (N, J, 3). Reflections are excluded.
+    """
+    mu_p = pred.mean(axis=1, keepdims=True)
+    mu_g = gt.mean(axis=1, keepdims=True)
+    p, g = pred - mu_p, gt - mu_g
+    norm_p = np.sqrt((p ** 2).sum(axis=(1, 2), keepdims=True))
+    norm_g = np.sqrt((g ** 2).sum(axis=(1, 2), keepdims=True))
+    p, g = p / np.maximum(norm_p, 1e-12), g / np.maximum(norm_g, 1e-12)
+    u, s, vt = np.linalg.svd(np.einsum("nji,njk->nik", p, g))  # (N,3,3) cross-covariance
+    d = np.sign(np.linalg.det(np.einsum("nij,njk->nik", u, vt)))
+    s[:, -1] *= d
+    u[:, :, -1] *= d[:, None]
+    rot = np.einsum("nij,njk->nik", u, vt)  # maps p onto g: p @ rot
+    scale = s.sum(axis=1)[:, None, None] * norm_g / np.maximum(norm_p, 1e-12)
+    return scale * np.einsum("nji,nik->njk", pred - mu_p, rot) + mu_g
+
+
+def p_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Protocol 2: MPJPE after per-frame similarity Procrustes alignment."""
+    return mpjpe(procrustes_align(pred, gt), gt)
+
+
+def mpjve(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean per-joint velocity error: MPJPE of the first differences over time (per frame)."""
+    if len(pred) < 2:
+        return float("nan")
+    return mpjpe(np.diff(pred, axis=0), np.diff(gt, axis=0))

@@ -1,0 +1,170 @@
+"""The Human3.6M 17-joint skeleton, conversion from BlazePose's 33 landmarks, gap filling
+and normalisation of pixel coordinates to the frame.
+
+Conventions used throughout posecli:
+- 2D keypoints are pixels, x to the right, y down, origin at the top-left corner of the frame.
+- 3D joints are metres in the camera frame (x right, y down, z forward: OpenCV axes),
+  root-relative (the pelvis is at the origin) unless stated otherwise.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+JOINTS: tuple[str, ...] = (
+    "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax",
+    "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
+)
+PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+LEFT: tuple[int, ...] = (4, 5, 6, 11, 12, 13)
+RIGHT: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
+NUM_JOINTS = len(JOINTS)
+
+
+def flip_permutation() -> np.ndarray:
+    """Index array that swaps left and right joints: ``x[..., perm, :]`` mirrors the labels."""
+    perm = np.arange(NUM_JOINTS)
+    perm[list(LEFT)] = RIGHT
+    perm[list(RIGHT)] = LEFT
+    return perm
+
+
+# BlazePose landmark indices (MediaPipe pose_landmark topology, 33 points).
+BP_NOSE, BP_L_EYE, BP_R_EYE, BP_L_EAR, BP_R_EAR = 0, 2, 5, 7, 8
+BP_MOUTH_L, BP_MOUTH_R = 9, 10
+BP_L_SHOULDER, BP_R_SHOULDER, BP_L_ELBOW, BP_R_ELBOW, BP_L_WRIST, BP_R_WRIST = 11, 12, 13, 14, 15, 16
+BP_L_HIP, BP_R_HIP, BP_L_KNEE, BP_R_KNEE, BP_L_ANKLE, BP_R_ANKLE = 23, 24, 25, 26, 27, 28
+
+# Joints that BlazePose measures directly: H36M index -> BlazePose index.
+_DIRECT = {
+    1: BP_R_HIP, 2: BP_R_KNEE, 3: BP_R_ANKLE, 4: BP_L_HIP, 5: BP_L_KNEE, 6: BP_L_ANKLE,
+    11: BP_L_SHOULDER, 12: BP_L_ELBOW, 13: BP_L_WRIST, 14: BP_R_SHOULDER, 15: BP_R_ELBOW, 16: BP_R_WRIST,
+}
+# Head geometry, as fractions (see blazepose_to_h36m): head top lies this many eye-to-mouth
+# distances above the ear midpoint; the skull base (neck_nose) sits this fraction of the way from
+# the thorax to the head top, the proportion of the CMU skeleton the lifter is trained on.
+HEAD_TOP_FROM_EARS = 1.7
+NECK_FRACTION = 0.665
+
+
+def blazepose_to_h36m(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map BlazePose landmarks to the Human3.6M 17-joint layout.
+
+    Args:
+        xy: (..., 33, 2) landmark pixels.
+        conf: (..., 33) per-landmark confidence in [0, 1].
+    Returns:
+        (..., 17, 2) joint pixels and (..., 17) confidences.
+
+    Direct joints: hips, knees, ankles, shoulders, elbows, wrists. Synthesised joints:
+    pelvis = mid-hips; thorax = mid-shoulders; spine = midpoint of pelvis and thorax;
+    head (top) = ear midpoint moved up the face (mouth -> eyes direction) by 1.7 eye-to-mouth
+    distances; neck_nose = the skull base, 0.665 of the way from thorax to head top (the
+    definition in the CMU training data). A synthesised joint's confidence is the smallest
+    confidence of the landmarks it is made from.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    conf = np.asarray(conf, dtype=np.float64)
+    out = np.zeros(xy.shape[:-2] + (NUM_JOINTS, 2))
+    c = np.zeros(conf.shape[:-1] + (NUM_JOINTS,))
+    for j, b in _DIRECT.items():
+        out[..., j, :] = xy[..., b, :]
+        c[..., j] = conf[..., b]
+
+    def mid(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        return (xy[..., a, :] + xy[..., b, :]) / 2, np.minimum(conf[..., a], conf[..., b])
+
+    pelvis, c_pelvis = mid(BP_L_HIP, BP_R_HIP)
+    thorax, c_thorax = mid(BP_L_SHOULDER, BP_R_SHOULDER)
+    ears, c_ears = mid(BP_L_EAR, BP_R_EAR)
+    eyes, c_eyes = mid(BP_L_EYE, BP_R_EYE)
+    mouth, c_mouth = mid(BP_MOUTH_L, BP_MOUTH_R)
+    head = ears + HEAD_TOP_FROM_EARS * (eyes - mouth)
+    c_head = np.minimum(np.minimum(c_ears, c_eyes), c_mouth)
+    out[..., 0, :], c[..., 0] = pelvis, c_pelvis
+    out[..., 8, :], c[..., 8] = thorax, c_thorax
+    out[..., 7, :], c[..., 7] = (pelvis + thorax) / 2, np.minimum(c_pelvis, c_thorax)
+    out[..., 10, :], c[..., 10] = head, c_head
+    out[..., 9, :] = thorax + NECK_FRACTION * (head - thorax)
+    c[..., 9] = np.minimum(c_thorax, c_head)
+    return out, c
+
+
+def normalize_to_frame(xy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Pixels to the lifter's input range: ``x/w*2 - 1``, ``y/w*2 - h/w`` (aspect kept).
+
+    Args:
+        xy: (..., 2) pixels. Returns the same shape, float32.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    out = np.empty_like(xy)
+    out[..., 0] = xy[..., 0] / width * 2 - 1
+    out[..., 1] = xy[..., 1] / width * 2 - height / width
+    return out.astype(np.float32)
+
+
+def denormalize_from_frame(xy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Inverse of :func:`normalize_to_frame`. (..., 2) -> (..., 2) pixels."""
+    xy = np.asarray(xy, dtype=np.float64)
+    out = np.empty_like(xy)
+    out[..., 0] = (xy[..., 0] + 1) * width / 2
+    out[..., 1] = (xy[..., 1] + height / width) * width / 2
+    return out
+
+
+# Per-frame flags written to the JSON output.
+DETECTED, INTERPOLATED, MISSING = "detected", "interpolated", "missing"
+
+
+def fill_gaps(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, max_gap: int,
+              min_conf: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fill short gaps in a keypoint track by linear interpolation, per joint.
+
+    Args:
+        xy: (N, J, 2) pixels; values in invalid frames are ignored.
+        conf: (N, J) confidences.
+        valid: (N,) bool, True where a person was detected in the frame.
+        max_gap: longest run of missing frames (or low-confidence joint samples) to interpolate.
+        min_conf: joint samples below this confidence count as missing for that joint.
+    Returns:
+        xy (N, J, 2) filled, conf (N, J) (0 where a joint was invented by interpolation or
+        held), and flags (N,) of DETECTED / INTERPOLATED / MISSING strings. Frames in gaps
+        longer than ``max_gap`` (or before the first / after the last detection) are MISSING;
+        their keypoints are held at the nearest detected value so the lifter still gets a
+        continuous input, and their confidence is 0.
+    """
+    xy = np.array(xy, dtype=np.float64)
+    conf = np.where(valid[:, None], np.asarray(conf, dtype=np.float64), 0.0)
+    n, j = conf.shape
+    flags = np.full(n, MISSING, dtype=object)
+    if not valid.any():
+        raise ValueError("no person was detected in any frame")
+    frame_gap = _short_gaps(valid, max_gap)
+    flags[valid] = DETECTED
+    flags[frame_gap] = INTERPOLATED
+    t = np.arange(n)
+    for k in range(j):
+        ok = valid & (conf[:, k] >= min_conf)
+        if not ok.any():  # joint never seen well: fall back to whatever the detector said
+            ok = valid
+        for d in range(2):
+            # np.interp holds the end values outside the known range
+            xy[:, k, d] = np.where(ok, xy[:, k, d], np.interp(t, t[ok], xy[ok, k, d]))
+        conf[~ok, k] = 0.0
+    return xy, conf, flags.astype(str)
+
+
+def _short_gaps(valid: np.ndarray, max_gap: int) -> np.ndarray:
+    """(N,) bool -> (N,) bool marking invalid frames in interior runs of length <= max_gap."""
+    out = np.zeros_like(valid)
+    idx = np.flatnonzero(valid)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if 1 < b - a <= max_gap + 1:
+            out[a + 1:b] = True
+    return out
+
+
+def bone_lengths(pose: np.ndarray) -> np.ndarray:
+    """(..., 17, 3) joints -> (..., 16) lengths of the bones child -> parent (joints 1..16)."""
+    child = np.arange(1, NUM_JOINTS)
+    parent = np.asarray(PARENTS[1:])
+    return np.linalg.norm(pose[..., child, :] - pose[..., parent, :], axis=-1)

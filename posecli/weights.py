@@ -1,0 +1,75 @@
+"""Locate shipped model files and verify them against ``weights/manifest.json``.
+
+The manifest maps a file name to its sha256 and provenance::
+
+    {"files": {"pose_landmark_full.tflite": {"sha256": "...", "licence": "Apache-2.0", ...}}}
+
+Files are looked up in, in order: an explicit path, ``$POSECLI_WEIGHTS``, the ``weights/``
+folder of a source checkout, and ``~/.cache/posecli``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+USER_CACHE = Path.home() / ".cache" / "posecli"
+
+
+class WeightsError(Exception):
+    """A model file is missing or does not match its recorded checksum."""
+
+
+def search_dirs() -> list[Path]:
+    env = os.environ.get("POSECLI_WEIGHTS")
+    return ([Path(env)] if env else []) + [REPO_WEIGHTS, USER_CACHE]
+
+
+def load_manifest() -> dict:
+    """The merged ``files`` entries of every manifest found on the search path."""
+    files: dict = {}
+    for d in reversed(search_dirs()):
+        m = d / "manifest.json"
+        if m.is_file():
+            files.update(json.loads(m.read_text())["files"])
+    return files
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find(name: str) -> Path:
+    """Path of the model file called ``name`` on the search path, or WeightsError."""
+    for d in search_dirs():
+        if (d / name).is_file():
+            return d / name
+    raise WeightsError(f"model file {name!r} not found in {', '.join(map(str, search_dirs()))}")
+
+
+def verified(name_or_path: str | Path, expected: str | None = None) -> Path:
+    """Resolve a model file and check its sha256.
+
+    A bare name is looked up with :func:`find` and checked against the manifest. A path is
+    checked against ``expected`` when given, else against the manifest entry of its file
+    name when there is one, else accepted as the user's own file.
+    """
+    p = Path(name_or_path)
+    path = p if (p.parent != Path(".") or p.is_file()) else find(str(p))
+    if not path.is_file():
+        raise WeightsError(f"model file {path} not found")
+    if expected is None:
+        expected = load_manifest().get(path.name, {}).get("sha256")
+    if expected is not None:
+        got = sha256(path)
+        if got != expected:
+            raise WeightsError(
+                f"{path}: checksum mismatch (sha256 {got[:12]}..., expected {expected[:12]}...); "
+                "the file is corrupt or not the one shipped: re-download or re-clone it")
+    return path
