@@ -1,0 +1,200 @@
+"""The ``posecli`` command line."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Turn an ordinary video of a person into 3D human motion.")
+err = Console(stderr=True)
+out = Console()
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit status 1."""
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from posecli.export.json import KeypointFileError
+    from posecli.pipeline import NoPersonError
+    from posecli.video import VideoError
+    from posecli.weights import WeightsError
+    return (CliError, VideoError, WeightsError, NoPersonError, KeypointFileError, ValueError, OSError)
+
+
+def _fail(msg: str) -> None:
+    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator:
+    """A progress callback for the pipeline: one rich bar per stage, with frames per second."""
+    if quiet:
+        yield None
+        return
+    columns = (TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total, rate="")
+            task = bar.tasks[tasks[stage]]
+            total = max(total or 0, done) or None
+            speed = task.speed
+            bar.update(tasks[stage], completed=done, total=total,
+                       rate=f"{speed:6.1f} frames/s" if speed else "")
+        yield update
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise CliError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
+
+
+def _inputs(path: Path) -> list[Path]:
+    from posecli.video import VIDEO_SUFFIXES
+    if not path.exists():
+        raise CliError(f"{path}: no such file or directory")
+    if path.is_dir():
+        items = sorted(p for p in path.iterdir()
+                       if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES + (".json",))
+        if not items:
+            raise CliError(f"{path}: the folder holds no video ({', '.join(VIDEO_SUFFIXES)}) or keypoint file")
+        return items
+    return [path]
+
+
+def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
+              quiet: bool) -> list[Path]:
+    from posecli import pipeline
+    from posecli.export import write_all
+    from posecli.export.json import read_keypoints
+
+    with _progress(quiet) as progress:
+        if path.suffix.lower() == ".json":
+            kp = read_keypoints(path)
+            xy, conf = pipeline.to_h36m(kp.xy, kp.conf, kp.layout)
+            result = pipeline.lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
+                                             lifter=lifter, source=str(path), progress=progress)
+        else:
+            result = pipeline.lift_video(path, detector, lifter, threads, progress)
+    return write_all(result, out_dir, formats)
+
+
+@app.command()
+def lift(
+    input: Path = typer.Argument(..., help="A video (mp4/mov/avi/mkv/webm), a 2D keypoint JSON file, "
+                                           "or a folder of them (batch)."),
+    out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Output folder (created if needed)."),
+    formats: List[str] = typer.Option(["json"], "--format", "-f",
+                                      help="Output format(s), repeatable or comma-separated."),
+    detector: str = typer.Option("blazepose-full", help="2D detector (see `posecli info`)."),
+    weights: Optional[Path] = typer.Option(None, help="Lifter checkpoint (default: shipped weights/lifter.pt)."),
+    backend: str = typer.Option("torch", help="Lifter runtime: torch or onnx."),
+    flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
+    stride: Optional[int] = typer.Option(None, help="Frames between window starts (default: half a window)."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
+    formats = [f.strip() for item in formats for f in item.split(",") if f.strip()]
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        from posecli.export import WRITERS
+        from posecli.pipeline import load_lifter
+        unknown = [f for f in formats if f not in WRITERS]
+        if unknown:
+            raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
+        inputs = _inputs(input)
+        _check_writable(out_dir)
+        lifter = load_lifter(weights, flip=flip, backend=backend, stride=stride)
+    except _expected_errors() as e:
+        _fail(str(e))
+    failed = []
+    for path in inputs:
+        if len(inputs) > 1:
+            err.print(f"[bold]{path.name}[/]")
+        try:
+            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet):
+                out.print(f"wrote {p}", highlight=False)
+        except _expected_errors() as e:
+            if len(inputs) == 1:
+                _fail(str(e))
+            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            failed.append(path)
+    if failed:
+        _fail(f"{len(failed)} of {len(inputs)} inputs failed: {', '.join(p.name for p in failed)}")
+
+
+@app.command()
+def info() -> None:
+    """Versions, available detectors, and the model files found with their checksums."""
+    import importlib.metadata as md
+    import platform
+
+    from posecli import __version__
+    from posecli.weights import load_manifest, search_dirs, sha256
+
+    table = Table(title=f"posecli {__version__}", show_header=False)
+    table.add_row("python", platform.python_version())
+    table.add_row("machine", f"{platform.machine()}, {os.cpu_count()} CPUs")
+    for pkg in ("torch", "numpy", "opencv-python-headless", "ai-edge-litert", "onnxruntime", "imageio-ffmpeg"):
+        try:
+            table.add_row(pkg, md.version(pkg))
+        except md.PackageNotFoundError:
+            table.add_row(pkg, "[dim]not installed[/]")
+    try:
+        from posecli.detect2d import available_detectors
+        table.add_row("detectors", ", ".join(available_detectors()))
+    except ImportError as e:
+        table.add_row("detectors", f"[red]unavailable ({e})[/]")
+    out.print(table)
+
+    files = Table(title="model files", show_lines=False)
+    for col in ("file", "status", "sha256", "location"):
+        files.add_column(col)
+    for name, entry in sorted(load_manifest().items()):
+        where = next((d / name for d in search_dirs() if (d / name).is_file()), None)
+        if where is None:
+            files.add_row(name, "[yellow]not found[/]", entry["sha256"][:16], "")
+            continue
+        ok = sha256(where) == entry["sha256"]
+        files.add_row(name, "[green]ok[/]" if ok else "[red]checksum mismatch[/]", entry["sha256"][:16], str(where.parent))
+    out.print(files)
+
+
+def _register_optional() -> None:
+    """Commands whose modules may be absent in a trimmed install."""
+    try:
+        from posecli.cli_research import register
+    except ImportError:
+        return
+    register(app)
+
+
+_register_optional()
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

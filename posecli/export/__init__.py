@@ -1,0 +1,55 @@
+"""Writers, one per output format, chosen by name. Each takes a LiftResult, never a model."""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from posecli.result import LiftResult
+
+
+def _json_writer(result: LiftResult, path: Path) -> None:
+    from posecli.export.json import write
+    write(result, path)
+
+
+# name -> (file suffix, writer(result, path))
+WRITERS: dict[str, tuple[str, Callable[[LiftResult, Path], None]]] = {
+    "json": (".json", _json_writer),
+}
+
+
+def output_path(result: LiftResult, out_dir: Path, fmt: str) -> Path:
+    return Path(out_dir) / (Path(result.source).stem + WRITERS[fmt][0])
+
+
+def write_all(result: LiftResult, out_dir: str | Path, formats: list[str]) -> list[Path]:
+    """Write ``result`` in every named format into ``out_dir``; returns the paths written."""
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise ValueError(f"unknown output format(s) {unknown}; choose from {sorted(WRITERS)}")
+    paths = []
+    for fmt in formats:
+        path = output_path(result, Path(out_dir), fmt)
+        WRITERS[fmt][1](result, path)
+        paths.append(path)
+    return paths
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    Nothing half-written is left behind: on any error the temporary file is removed.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

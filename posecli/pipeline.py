@@ -1,0 +1,151 @@
+"""The one entry point: video (or 2D keypoints) in, :class:`LiftResult` out.
+
+Data flows one way: frames -> 2D keypoints (detect2d) -> H36M-17 keypoints with gaps filled
+(skeleton) -> 3D (lifter over blended windows) -> a LiftResult that every writer can use.
+Only keypoints are kept per frame, never frames, so memory does not grow with video length.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from posecli import skeleton
+from posecli.result import LiftResult
+
+# progress(stage, done, total): called as work advances; total is None when unknown.
+Progress = Callable[[str, int, "int | None"], None]
+
+DEFAULT_DETECTOR = "blazepose-full"
+DEFAULT_WEIGHTS = "lifter.pt"
+MAX_GAP_SECONDS = 0.5  # gaps up to this long are interpolated; longer ones are flagged missing
+
+
+class NoPersonError(Exception):
+    """No person was found in any frame of the input."""
+
+
+@dataclass
+class Lifter:
+    """A loaded lifter and how to run it: a callable from 2D windows to 3D windows."""
+    fn: Callable[[np.ndarray], np.ndarray]   # (B, T, 17, 2) normalised -> (B, T, 17, 3)
+    frames: int
+    info: dict
+
+    def __call__(self, x2d: np.ndarray, stride: int | None = None) -> np.ndarray:
+        """(N, 17, 2) normalised -> (N, 17, 3) root-relative metres over blended windows."""
+        from posecli.windows import lift_windows
+        return lift_windows(self.fn, x2d, self.frames, stride)
+
+
+def load_lifter(weights: str | Path | None = None, flip: bool = True, backend: str = "torch",
+                stride: int | None = None) -> Lifter:
+    """Load the lifter (checksum verified) as a window function.
+
+    backend: "torch" or "onnx" (onnxruntime on an exported model; see ``posecli export-onnx``).
+    """
+    from posecli import lifter as lifter_mod
+    from posecli.weights import sha256, verified
+
+    path = verified(weights or DEFAULT_WEIGHTS)
+    model, meta = lifter_mod.load_lifter(path)
+    frames = model.cfg.frames
+    if backend == "torch":
+        fn = lambda x: lifter_mod.predict(model, x, flip=flip)  # noqa: E731
+    elif backend == "onnx":
+        from posecli.onnx_lifter import OnnxLifter
+        fn = OnnxLifter.from_checkpoint(model, path, flip=flip)
+    else:
+        raise ValueError(f"unknown lifter backend {backend!r} (choose torch or onnx)")
+    info = {
+        "weights": path.name, "sha256": sha256(path), "config": model.cfg.__dict__.copy(),
+        "window": frames, "stride": stride or max(1, frames // 2), "flip_test": flip,
+        "backend": backend, "trained_on": meta.get("data", ""),
+    }
+    return Lifter(fn, frames, info)
+
+
+def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
+                 progress: Progress | None = None):
+    """Run the 2D detector over every frame of a video, keeping only keypoints.
+
+    Returns (info, landmarks (N, K, 2) px with NaN where no person, conf (N, K), found (N,),
+    detector description dict).
+    """
+    from posecli.detect2d import create_detector
+    from posecli.video import iter_frames, probe
+
+    info = probe(path)
+    det = create_detector(detector, threads=threads)
+    det.reset()
+    xs, cs, found = [], [], []
+    for i, frame in enumerate(iter_frames(path, info)):
+        d = det(frame)
+        if d is None:
+            xs.append(None), cs.append(None), found.append(False)
+        else:
+            xs.append(d.xy), cs.append(d.conf), found.append(True)
+        if progress:
+            progress("detect", i + 1, info.num_frames)
+    k = next((x.shape[0] for x in xs if x is not None), 33)
+    xy = np.stack([x if x is not None else np.full((k, 2), np.nan) for x in xs])
+    conf = np.stack([c if c is not None else np.zeros(k) for c in cs])
+    return info, xy, conf, np.array(found), {"name": det.name, "layout": det.layout}
+
+
+def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K, 2), (N, K) in a detector layout -> (N, 17, 2), (N, 17) in the H36M layout."""
+    if layout == "h36m17":
+        return np.asarray(xy, float), np.asarray(conf, float)
+    if layout == "blazepose33":
+        return skeleton.blazepose_to_h36m(xy, conf)
+    raise ValueError(f"unsupported keypoint layout {layout!r} (h36m17 or blazepose33)")
+
+
+def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fps: float,
+                   valid: np.ndarray | None = None, lifter: Lifter | None = None,
+                   source: str = "", progress: Progress | None = None) -> LiftResult:
+    """Lift a 2D track in the H36M layout to 3D.
+
+    Args:
+        xy: (N, 17, 2) pixels; conf: (N, 17); valid: (N,) frames where a person was seen
+            (default: frames with any finite keypoint).
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    conf = np.asarray(conf, dtype=np.float64)
+    if xy.ndim != 3 or xy.shape[1:] != (skeleton.NUM_JOINTS, 2) or len(xy) == 0:
+        raise ValueError(f"expected keypoints of shape (N>0, 17, 2), got {xy.shape}")
+    if valid is None:
+        valid = np.isfinite(xy).all(axis=(1, 2))
+    if not valid.any():
+        raise NoPersonError("no person was found in any frame")
+    xy = np.where(valid[:, None, None], xy, 0.0)
+    xy, conf, flags = skeleton.fill_gaps(xy, conf, valid, max_gap=max(1, round(MAX_GAP_SECONDS * fps)))
+    lifter = lifter or load_lifter()
+    if progress:
+        progress("lift", 0, len(xy))
+    pose3d = lifter(skeleton.normalize_to_frame(xy, width, height))
+    pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
+    if progress:
+        progress("lift", len(xy), len(xy))
+    return LiftResult(source=str(source), kind="keypoints", fps=float(fps), width=int(width),
+                      height=int(height), keypoints=xy, conf=conf, flags=flags,
+                      pose3d=pose3d, lifter=lifter.info)
+
+
+def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
+               threads: int = 2, progress: Progress | None = None) -> LiftResult:
+    """Detect a person in every frame of a video and lift the track to 3D."""
+    lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
+    info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress)
+    if not found.any():
+        raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
+    xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
+    result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
+                            lifter=lifter, source=str(path), progress=progress)
+    result.kind = "video"
+    result.detector = det_info
+    result.landmarks, result.landmark_conf = lm, lm_conf
+    return result

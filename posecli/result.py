@@ -1,0 +1,39 @@
+"""The result of a lift: what every writer receives."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from posecli import __version__
+
+
+@dataclass
+class LiftResult:
+    """Everything a writer needs, in numpy arrays over N frames.
+
+    keypoints: (N, 17, 2) pixels (x right, y down) in the Human3.6M layout, gaps filled.
+    conf:      (N, 17) per-joint confidence in [0, 1]; 0 where a joint was interpolated.
+    flags:     (N,) "detected" | "interpolated" | "missing".
+    pose3d:    (N, 17, 3) metres, camera axes (x right, y down, z forward), pelvis at origin.
+    landmarks, landmark_conf: the detector's raw (N, K, 2) / (N, K) output (NaN when no person),
+        None for keypoint-file input.
+    """
+    source: str
+    kind: str  # "video" or "keypoints"
+    fps: float
+    width: int
+    height: int
+    keypoints: np.ndarray
+    conf: np.ndarray
+    flags: np.ndarray
+    pose3d: np.ndarray
+    lifter: dict
+    detector: dict | None = None
+    landmarks: np.ndarray | None = None
+    landmark_conf: np.ndarray | None = None
+    version: str = field(default=__version__)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.pose3d)
