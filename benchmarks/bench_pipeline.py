@@ -1,0 +1,74 @@
+"""End-to-end speed of ``posecli lift`` on one video, stage by stage, on this machine.
+
+    python benchmarks/bench_pipeline.py [VIDEO] [--detector blazepose-full] [--threads 2]
+
+Stages, each timed on its own in one run: decoding alone; decoding + 2D detection; lifting
+(windows + flip TTA) of the detected track. Prints frames per second per stage and overall,
+and the machine it ran on.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT = Path(__file__).resolve().parents[1] / "examples"
+
+
+def default_video() -> Path:
+    clips = sorted(DEFAULT.glob("*.mp4"))
+    if clips:
+        return clips[0]
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "mmh3d_single_person_demo.mp4"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("video", type=Path, nargs="?", default=None)
+    ap.add_argument("--detector", default="blazepose-full")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--backend", default="torch")
+    args = ap.parse_args()
+    video = args.video or default_video()
+
+    import torch
+
+    from posecli import pipeline, skeleton
+    from posecli.video import iter_frames, probe
+
+    torch.set_num_threads(args.threads)
+    info = probe(video)
+    t0 = time.perf_counter()
+    n = sum(1 for _ in iter_frames(video, info))
+    t_decode = time.perf_counter() - t0
+
+    lifter = pipeline.load_lifter(backend=args.backend)
+    t0 = time.perf_counter()
+    _, lm, conf, found, det = pipeline.detect_video(video, args.detector, args.threads)
+    t_detect = time.perf_counter() - t0 - t_decode
+
+    xy, c = pipeline.to_h36m(np.nan_to_num(lm), conf, det["layout"])
+    x2d = skeleton.normalize_to_frame(xy, info.width, info.height)
+    lifter(x2d)  # warm-up
+    t0 = time.perf_counter()
+    lifter(x2d)
+    t_lift = time.perf_counter() - t0
+
+    total = t_decode + t_detect + t_lift
+    print(f"video: {video.name}, {n} frames, {info.width}x{info.height} @ {info.fps:g} fps; "
+          f"person found in {found.sum()}/{n} frames")
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
+          f"{args.threads} threads; torch {torch.__version__}; lifter backend {args.backend}, "
+          f"window {lifter.frames}, flip TTA {lifter.info['flip_test']}")
+    print(f"{'stage':<22}{'ms/frame':>10}{'frames/s':>10}")
+    for name, t in (("decode", t_decode), (f"detect ({args.detector})", t_detect),
+                    ("lift", t_lift), ("total", total)):
+        print(f"{name:<22}{1000 * t / n:>10.2f}{n / t:>10.1f}")
+
+
+if __name__ == "__main__":
+    main()
