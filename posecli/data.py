@@ -318,24 +318,31 @@ class CmuAug:
 
 
 def cmu_window(rng: np.random.Generator, clip: MocapClip, frames: int,
-               aug: CmuAug = CmuAug()) -> tuple[np.ndarray, np.ndarray]:
-    """One augmented training window: (frames, 17, 2) normalised 2D, (frames, 17, 3) target."""
+               aug: CmuAug = CmuAug(), layout: "Layout | None" = None) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented training window: (frames, J, 2) normalised 2D, (frames, J, 3) target.
+
+    Bone scaling, inference-like joint synthesis and detector noise apply to the H36M-17
+    layout only (``layout`` None or H36M); other layouts get cameras, speed and flips.
+    """
+    layout = layout or H36M
+    h36m = layout.joints == NUM_JOINTS
     speed = float(np.exp(rng.uniform(np.log(aug.speed[0]), np.log(aug.speed[1]))))
     span = speed * (frames - 1)
     n = len(clip.world)
     start = rng.uniform(0, max(0.0, n - 1 - span)) if n - 1 > span else -(span - (n - 1)) * rng.random()
     world = resample(clip.world, start, speed, frames).astype(np.float64)
-    if aug.bone_spread:
+    if aug.bone_spread and h36m:
         world = scale_bones(rng, world, aug.bone_spread)
     cam = random_camera(rng, world, aug.camera)
     uv, y = view(world, cam)
-    if aug.synthesise:
+    if aug.synthesise and h36m:
         uv = synthesise_like_inference(uv)
-    uv = corrupt_2d(rng, uv, aug.noise)
+    if h36m:
+        uv = corrupt_2d(rng, uv, aug.noise)
     x = normalize_to_frame(uv, cam["w"], cam["h"])
     y = y.astype(np.float32)
     if aug.flip and rng.random() < 0.5:
-        x, y = mirror_np(x, H36M), mirror_np(y, H36M)
+        x, y = mirror_np(x, layout), mirror_np(y, layout)
     return x, y
 
 
@@ -349,16 +356,17 @@ def mirror_np(a: np.ndarray, layout: Layout) -> np.ndarray:
 class CmuSampler:
     """Random augmented CMU windows; a clip is chosen with probability proportional to length."""
 
-    def __init__(self, clips: list[MocapClip], frames: int, aug: CmuAug = CmuAug()):
+    def __init__(self, clips: list[MocapClip], frames: int, aug: CmuAug = CmuAug(),
+                 layout: "Layout | None" = None):
         self.clips, self.frames, self.aug = clips, frames, aug
         lengths = np.array([len(c.world) for c in clips], dtype=np.float64)
         self.p = lengths / lengths.sum()
-        self.layout = H36M
+        self.layout = layout or H36M
 
     def batch(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """(size, T, 17, 2) float32 inputs, (size, T, 17, 3) float32 targets."""
+        """(size, T, J, 2) float32 inputs, (size, T, J, 3) float32 targets."""
         idx = rng.choice(len(self.clips), size=size, p=self.p)
-        xs, ys = zip(*(cmu_window(rng, self.clips[i], self.frames, self.aug) for i in idx))
+        xs, ys = zip(*(cmu_window(rng, self.clips[i], self.frames, self.aug, self.layout) for i in idx))
         return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
 
 
@@ -489,3 +497,60 @@ class SequenceSampler:
             xs.append(x)
             ys.append(y)
         return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
+
+
+class MixedSampler:
+    """Draw each batch's windows from two samplers: a fraction ``p_second`` from the second."""
+
+    def __init__(self, first, second, p_second: float):
+        self.first, self.second, self.p = first, second, p_second
+        self.layout = first.layout
+
+    def batch(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+        k = int(rng.binomial(size, self.p))
+        parts = [s.batch(rng, n) for s, n in ((self.first, size - k), (self.second, k)) if n > 0]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+# HumanEva-like virtual cameras: 640x480, f ~ 680-760 px, 2.5-6 m away, 1.2-2.0 m high.
+HUMANEVA_CAMERA = CameraAug(distance=(2.5, 6.0), height=(1.2, 2.0), target_height=(0.9, 1.4),
+                            hfov=(44.0, 52.0), off_centre=0.3, roll=2.0, k1=0.05, sizes=((640, 480),))
+
+
+def humaneva_world_clips(seqs: list[Sequence]) -> list[MocapClip]:
+    """Unique world trajectories of HumanEva sequences, turned Y up: (x, y, z) -> (x, z, -y)."""
+    seen, clips = set(), []
+    for s in seqs:
+        key = (s.subject, s.meta["chunk"])
+        if key in seen:
+            continue
+        seen.add(key)
+        w = s.meta["world"]
+        clips.append(MocapClip(np.stack([w[..., 0], w[..., 2], -w[..., 1]], -1), s.subject, s.meta["chunk"]))
+    return clips
+
+
+def humaneva_virtual_sampler(seqs: list[Sequence], frames: int) -> CmuSampler:
+    """Virtual HumanEva-like camera views of the training sequences' 3D (15 joints)."""
+    aug = CmuAug(camera=HUMANEVA_CAMERA, speed=(0.8, 1.25), bone_spread=0.0, synthesise=False)
+    return CmuSampler(humaneva_world_clips(seqs), frames, aug, HUMANEVA)
+
+
+def humaneva_as_h36m(seqs: list[Sequence]) -> list[Sequence]:
+    """HumanEva-15 sequences in the H36M-17 layout (for CMU-trained models).
+
+    Shared joints are copied (HE_TO_H36M); spine = mid(pelvis, thorax) and neck_nose =
+    thorax + 0.665 (head - thorax), in 2D as at inference and in 3D likewise. Evaluate on
+    ``list(HE_TO_H36M)`` joints only.
+    """
+    out = []
+    for s in seqs:
+        x = np.zeros(s.x.shape[:1] + (NUM_JOINTS, 2), np.float32)
+        y = np.zeros(s.y.shape[:1] + (NUM_JOINTS, 3), np.float32)
+        x[:, list(HE_TO_H36M)] = s.x
+        y[:, list(HE_TO_H36M)] = s.y
+        for a in (x, y):
+            a[:, 7] = (a[:, 0] + a[:, 8]) / 2
+            a[:, 9] = a[:, 8] + NECK_FRACTION * (a[:, 10] - a[:, 8])
+        out.append(Sequence(x, y, s.subject, s.action, s.camera, s.meta))
+    return out

@@ -58,4 +58,4 @@ def mixste_loss(pred: torch.Tensor, gt: torch.Tensor, w: torch.Tensor, tc: float
     b = temporal_consistency(pred, w)
     c = mpjve(pred, gt)
     total = a + tc * b + vel * c
-    return total, {"wmpjpe": float(a), "tc": float(b), "mpjve": float(c)}
+    return total, {"wmpjpe": a.item(), "tc": b.item(), "mpjve": c.item()}

@@ -1,0 +1,85 @@
+"""Research commands of posecli: ``train``, ``evaluate``, ``export-onnx``.
+
+``register(app)`` adds them to the main Typer app. Heavy modules (training, data, onnx) are
+imported inside the command functions so ``posecli lift`` never loads them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train``, ``evaluate`` and ``export-onnx`` commands to ``app``."""
+    app.command("train", help="Train the MixSTE lifter (CMU mocap + virtual cameras, HumanEva-I, "
+                              "or a VideoPose3D npz). See docs/training.md.")(train_cmd)
+    app.command("evaluate", help="Evaluate lifter weights: P1/P2/MPJVE per action x subject, "
+                                 "overlapping and non-overlapping windows.")(evaluate_cmd)
+    app.command("export-onnx", help="Export lifter weights to ONNX and check parity with torch.")(export_cmd)
+
+
+def train_cmd(
+    out: Path = typer.Option(..., "-o", "--out", help="run folder (config, metrics, checkpoints)"),
+    data: str = typer.Option("cmu", help="cmu | humaneva | path to a VideoPose3D data_3d_*.npz"),
+    data_2d: str = typer.Option("", help="VideoPose3D data_2d_*.npz (with a data_3d path)"),
+    cameras: str = typer.Option("", help="camera pickle for VideoPose3D data (Human3.6M format)"),
+    frames: int = typer.Option(81, help="window length T"),
+    width: int = typer.Option(64, help="d_m"),
+    depth: int = typer.Option(4, help="d_l"),
+    heads: int = typer.Option(4),
+    mlp_ratio: float = typer.Option(2.0),
+    drop_path: float = typer.Option(0.1, help="stochastic depth"),
+    epochs: int = typer.Option(20),
+    steps_per_epoch: int = typer.Option(100),
+    batch: int = typer.Option(32),
+    lr: float = typer.Option(1e-3),
+    lr_min: float = typer.Option(1e-5),
+    schedule: str = typer.Option("cosine", help="cosine | exp (x lr-decay per epoch)"),
+    lr_decay: float = typer.Option(0.99),
+    warmup_steps: int = typer.Option(100),
+    weight_decay: float = typer.Option(0.1),
+    seed: int = typer.Option(0),
+    threads: int = typer.Option(1, help="torch threads"),
+    init: str = typer.Option("", help="initial weights (fine-tuning)"),
+    time_limit: float = typer.Option(0.0, help="stop after this many minutes (0: none)"),
+    virtual: float = typer.Option(0.0, help="humaneva: fraction of windows seen by random virtual cameras"),
+    resume: bool = typer.Option(False, help="continue the run in OUT from its last.pt"),
+    progress: bool = typer.Option(True, help="rich progress bars"),
+) -> None:
+    from posecli.train import TrainConfig, train
+
+    cfg = TrainConfig(data=data, data_2d=data_2d, cameras=cameras, frames=frames, width=width,
+                      depth=depth, heads=heads, mlp_ratio=mlp_ratio, drop_path=drop_path, epochs=epochs,
+                      steps_per_epoch=steps_per_epoch, batch=batch, lr=lr, lr_min=lr_min,
+                      schedule=schedule, lr_decay=lr_decay, warmup_steps=warmup_steps,
+                      weight_decay=weight_decay, seed=seed, threads=threads, init=init,
+                      time_limit_min=time_limit, extra={"virtual": virtual})
+    train(cfg, out, resume=resume, progress=progress)
+
+
+def evaluate_cmd(
+    weights: Path = typer.Option(..., "--weights", "-w", help="lifter checkpoint"),
+    data: str = typer.Option("humaneva", help="humaneva | cmu | path to a VideoPose3D data_3d_*.npz"),
+    data_2d: str = typer.Option("", help="VideoPose3D data_2d_*.npz"),
+    cameras: str = typer.Option("", help="camera pickle for VideoPose3D data"),
+    cameras_per_clip: int = typer.Option(2, help="CMU: fixed-seed virtual cameras per held-out clip"),
+    flip: bool = typer.Option(True, help="flip test-time augmentation"),
+    threads: int = typer.Option(1),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the results here"),
+) -> None:
+    from posecli.evaluate import run_evaluation
+
+    run_evaluation(weights, data, data_2d=data_2d, cameras=cameras, cameras_per_clip=cameras_per_clip,
+                   flip=flip, threads=threads, json_out=json_out)
+
+
+def export_cmd(
+    weights: Path = typer.Option(..., "--weights", "-w", help="lifter checkpoint"),
+    out: Path = typer.Option(..., "-o", "--out", help="ONNX file to write"),
+    opset: int = typer.Option(17),
+) -> None:
+    from posecli.onnx_lifter import export_onnx
+
+    export_onnx(weights, out, opset=opset)

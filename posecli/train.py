@@ -1,0 +1,210 @@
+"""Train the MixSTE lifter: CMU mocap with virtual cameras, HumanEva-I, or VideoPose3D npz data.
+
+A run folder holds ``config.json``, ``metrics.json`` (one entry per epoch), ``last.pt`` (model,
+optimiser and progress, for ``--resume``) and ``best.pt`` (model only, the
+:func:`posecli.lifter.save_checkpoint` format that ``load_lifter`` reads with weights_only=True).
+Each epoch reseeds its generators from (seed, epoch), so a resumed run continues exactly.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from posecli.data import (H36M, HE_TO_H36M, HELD_OUT_CMU, HUMANEVA, CmuAug, CmuSampler, Layout, MixedSampler,
+                          SequenceSampler, cmu_eval_sequences, humaneva_as_h36m, humaneva_virtual_sampler,
+                          load_cmu, load_humaneva, load_vp3d)
+from posecli.lifter import LifterConfig, MixSTE, count_parameters, save_checkpoint
+from posecli.losses import joint_weights, mixste_loss
+
+
+@dataclass
+class TrainConfig:
+    data: str = "cmu"              # cmu | humaneva | path to a VideoPose3D data_3d_*.npz
+    data_2d: str = ""              # VideoPose3D data_2d_*.npz (with a data_3d path)
+    cameras: str = ""              # camera pickle for VideoPose3D data
+    train_subjects: tuple[str, ...] = ()
+    test_subjects: tuple[str, ...] = ()
+    frames: int = 81
+    width: int = 64
+    depth: int = 4
+    heads: int = 8
+    mlp_ratio: float = 2.0
+    drop_path: float = 0.1
+    dropout: float = 0.0
+    epochs: int = 20
+    steps_per_epoch: int = 100
+    batch: int = 32
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    schedule: str = "cosine"       # cosine (over all epochs) | exp (x lr_decay per epoch)
+    lr_decay: float = 0.99
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    tc_weight: float = 0.5
+    vel_weight: float = 2.0
+    seed: int = 0
+    threads: int = 1
+    init: str = ""                 # start from these weights (fine-tuning)
+    val_cameras: int = 1           # CMU: virtual cameras per held-out clip for validation
+    time_limit_min: float = 0.0    # stop after this many minutes (0: no limit)
+    extra: dict = field(default_factory=dict)
+
+    def lifter_config(self, joints: int) -> LifterConfig:
+        return LifterConfig(frames=self.frames, joints=joints, width=self.width, depth=self.depth,
+                            heads=self.heads, mlp_ratio=self.mlp_ratio, drop_path=self.drop_path,
+                            dropout=self.dropout)
+
+
+def build_data(cfg: TrainConfig):
+    """(sampler, validation sequences, layout, description) for the configured data."""
+    if cfg.data == "cmu":
+        held = tuple(cfg.test_subjects) or HELD_OUT_CMU
+        train = load_cmu(subjects=tuple(cfg.train_subjects) or None, exclude=held)
+        val = cmu_eval_sequences(load_cmu(subjects=held), cfg.val_cameras, seed=0)
+        desc = {"dataset": "CMU mocap (cmu_h36m.npz) with random virtual cameras",
+                "train_subjects": sorted({c.subject for c in train}), "held_out_subjects": list(held),
+                "train_clips": len(train), "train_frames": int(sum(len(c.world) for c in train))}
+        return CmuSampler(train, cfg.frames, CmuAug()), val, H36M, desc
+    if cfg.data in ("humaneva", "humaneva17"):
+        train = load_humaneva("Train")
+        val = load_humaneva("Validate")
+        p_virtual = float(cfg.extra.get("virtual", 0.0))
+        desc = {"dataset": "HumanEva-I Train/S1-S3 Walk+Jog, 3 cameras, GT 2D (research only)",
+                "train_sequences": len(train), "train_frames": int(sum(len(s.x) for s in train)),
+                "virtual_views": p_virtual, "layout": cfg.data}
+        if cfg.data == "humaneva17":  # H36M-17 layout, e.g. fine-tuning a CMU model
+            sampler = SequenceSampler(humaneva_as_h36m(train), cfg.frames, H36M)
+            desc["eval_joints"] = list(HE_TO_H36M)
+            return sampler, humaneva_as_h36m(val), H36M, desc
+        sampler = SequenceSampler(train, cfg.frames, HUMANEVA)
+        if p_virtual > 0:
+            sampler = MixedSampler(sampler, humaneva_virtual_sampler(train, cfg.frames), p_virtual)
+        return sampler, val, HUMANEVA, desc
+    tr = tuple(cfg.train_subjects) or ("S1", "S5", "S6", "S7", "S8")
+    te = tuple(cfg.test_subjects) or ("S9", "S11")
+    train = load_vp3d(cfg.data, cfg.data_2d, tr, cfg.cameras)
+    val = load_vp3d(cfg.data, cfg.data_2d, te, cfg.cameras)
+    layout = H36M if train[0].x.shape[1] == 17 else Layout(
+        tuple(f"j{i}" for i in range(train[0].x.shape[1])), (-1,) * train[0].x.shape[1], (), ())
+    desc = {"dataset": f"VideoPose3D npz {cfg.data}", "train_subjects": list(tr), "test_subjects": list(te)}
+    return SequenceSampler(train, cfg.frames, layout), val, layout, desc
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Learning rate at a global step: linear warm-up, then cosine or per-epoch exponential decay."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "exp":
+        return cfg.lr * cfg.lr_decay ** (step // cfg.steps_per_epoch)
+    total = max(1, cfg.epochs * cfg.steps_per_epoch - cfg.warmup_steps)
+    p = min(1.0, (step - cfg.warmup_steps) / total)
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * p))
+
+
+def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) a training; returns the final metrics history entry."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from posecli.evaluate import evaluate_sequences
+
+    console = Console()
+    torch.set_num_threads(cfg.threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sampler, val, layout, desc = build_data(cfg)
+    model = MixSTE(cfg.lifter_config(layout.joints))
+    if cfg.init:
+        ck = torch.load(cfg.init, map_location="cpu", weights_only=True)
+        _load_compatible(model, ck["state_dict"])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    w = joint_weights(layout.names)
+    history: list[dict] = []
+    start_epoch, elapsed, best = 0, 0.0, float("inf")
+    last = out / "last.pt"
+    if resume and last.is_file():
+        st = torch.load(last, map_location="cpu", weights_only=True)
+        model.load_state_dict(st["state_dict"])
+        opt.load_state_dict(st["optimizer"])
+        start_epoch, elapsed, best = st["epoch"] + 1, st["elapsed"], st["best"]
+        history = json.loads((out / "metrics.json").read_text())[:start_epoch]
+        console.print(f"resumed {out} at epoch {start_epoch}")
+    (out / "config.json").write_text(json.dumps(
+        {"train": asdict(cfg), "lifter": asdict(model.cfg), "data": desc,
+         "parameters": count_parameters(model)}, indent=1))
+    console.print(f"{desc['dataset']}: {count_parameters(model):,} parameters, "
+                  f"{cfg.epochs} epochs x {cfg.steps_per_epoch} steps x {cfg.batch} windows of {cfg.frames}")
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        rng = np.random.default_rng([cfg.seed, epoch])
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        model.train()
+        sums: dict[str, float] = {}
+        with Progress(TextColumn(f"epoch {epoch + 1}/{cfg.epochs}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
+                      disable=not progress) as bar:
+            task = bar.add_task("train", total=cfg.steps_per_epoch, info="")
+            for i in range(cfg.steps_per_epoch):
+                step = epoch * cfg.steps_per_epoch + i
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(cfg, step)
+                x, y = sampler.batch(rng, cfg.batch)
+                pred = model(torch.from_numpy(x))
+                loss, parts = mixste_loss(pred, torch.from_numpy(y), w, cfg.tc_weight, cfg.vel_weight)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                parts["loss"] = loss.item()
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                bar.update(task, advance=1, info=f"loss {parts['loss']:.4f}")
+        train_time = time.time() - t0
+        model.eval()
+        res = evaluate_sequences(model, val, layout, flip=True, stride=None,
+                                 joints=desc.get("eval_joints"))["all"]
+        elapsed += time.time() - t0
+        entry = {"epoch": epoch + 1, "lr": lr_at(cfg, (epoch + 1) * cfg.steps_per_epoch - 1),
+                 **{f"train_{k}": v / cfg.steps_per_epoch for k, v in sums.items()},
+                 "val_p1": res["p1"], "val_p2": res["p2"], "val_mpjve": res["mpjve"],
+                 "epoch_train_s": train_time, "elapsed_s": elapsed}
+        history.append(entry)
+        is_best = res["p1"] < best
+        best = float(min(best, res["p1"]))
+        meta = {"epoch": epoch + 1, "val": res, "data": desc, "train": asdict(cfg)}
+        if is_best:
+            save_checkpoint(model, out / "best.pt", meta)
+        save_checkpoint(model, out / "final.pt", meta)
+        torch.save({"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                    "elapsed": float(elapsed), "best": float(best)}, out / "last.pt.tmp")
+        (out / "last.pt.tmp").replace(last)
+        (out / "metrics.json").write_text(json.dumps(history, indent=1))
+        console.print(f"epoch {epoch + 1}: loss {entry['train_loss']:.4f}  val P1 {res['p1']:.1f} "
+                      f"P2 {res['p2']:.1f} MPJVE {res['mpjve']:.2f} mm  lr {entry['lr']:.2e}  "
+                      f"{train_time:.0f}s train, {elapsed / 60:.1f} min total{'  *best' if is_best else ''}")
+        if cfg.time_limit_min and elapsed > cfg.time_limit_min * 60:
+            console.print(f"time limit of {cfg.time_limit_min} min reached")
+            break
+    return history[-1] if history else {}
+
+
+def _load_compatible(model: MixSTE, state: dict) -> None:
+    """Load weights whose shapes match (a longer temporal embedding is cropped; other layouts
+    keep the model's own spatial embedding)."""
+    own = model.state_dict()
+    for k, v in state.items():
+        if k not in own:
+            continue
+        if k == "temporal_pos" and v.shape[1] >= own[k].shape[1]:
+            v = v[:, :own[k].shape[1]]
+        if v.shape == own[k].shape:
+            own[k] = v
+    model.load_state_dict(own)
