@@ -232,3 +232,30 @@ def test_reset_forgets_tracking(detector, demo_run):
     detector.reset()
     detector(frames[2])
     assert detector.last_timing["detect"] > 0
+
+
+def test_download_model_offline(tmp_path, monkeypatch):
+    """download_model extracts the right member and refuses a file with the wrong checksum
+    (the network is replaced by a local tarball)."""
+    import hashlib
+    import io
+    import tarfile
+    import urllib.request
+
+    payload = b"not really a model"
+    tgz = tmp_path / "pkg.tgz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        info = tarfile.TarInfo("package/pose_landmark_heavy.tflite")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: open(tgz, "rb"))
+    good = {"pose_landmark_heavy.tflite": {"sha256": hashlib.sha256(payload).hexdigest()}}
+    monkeypatch.setattr(weights, "load_manifest", lambda: good)
+    out = bp.download_model("blazepose-heavy", dest=tmp_path / "cache")
+    assert out == tmp_path / "cache" / "pose_landmark_heavy.tflite" and out.read_bytes() == payload
+    monkeypatch.setattr(weights, "load_manifest", lambda: {"pose_landmark_heavy.tflite": {"sha256": "0" * 64}})
+    with pytest.raises(weights.WeightsError, match="checksum"):
+        bp.download_model("blazepose-heavy", dest=tmp_path / "cache2")
+    assert not (tmp_path / "cache2" / "pose_landmark_heavy.tflite").exists()
+    with pytest.raises(ValueError):
+        bp.download_model("blazepose-full")
