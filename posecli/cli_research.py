@@ -36,7 +36,7 @@ def train_cmd(
     batch: int = typer.Option(32),
     lr: float = typer.Option(1e-3),
     lr_min: float = typer.Option(1e-5),
-    schedule: str = typer.Option("cosine", help="cosine | exp (x lr-decay per epoch)"),
+    schedule: str = typer.Option("cosine", help="cosine (over all epochs) | cosine_time (over --time-limit) | exp (x lr-decay per epoch)"),
     lr_decay: float = typer.Option(0.99),
     warmup_steps: int = typer.Option(100),
     weight_decay: float = typer.Option(0.1),

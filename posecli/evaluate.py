@@ -15,10 +15,7 @@ from posecli.lifter import MixSTE, mirror
 from posecli.metrics import mpjpe, mpjve, p_mpjpe
 from posecli.windows import lift_windows
 
-# MixSTE Table 4 (HumanEva-I, protocol 1, mm): Walk S1 S2 S3, Jog S1 S2 S3.
-PAPER_HUMANEVA = {
-    "MixSTE scratch (T=43)": None,  # the paper gives only the average for this row
-}
+# MixSTE Table 4 (HumanEva-I, protocol 1, mm), average over Walk/Jog x S1-S3.
 PAPER_HUMANEVA_AVG = {"MixSTE scratch (T=43)": 28.5, "VideoPose3D (T=81)": 18.9,
                       "MixSTE fine-tuned from H36M (T=43)": 13.0}
 
@@ -85,3 +82,71 @@ def cell_average(res: dict) -> dict:
     """Unweighted mean over (action, subject) cells, the papers' 'Avg' column."""
     cells = list(res["cells"].values())
     return {k: float(np.mean([c[k] for c in cells])) for k in ("p1", "p2", "mpjve")}
+
+
+def load_eval_data(data: str, joints: int, data_2d: str = "", cameras: str = "",
+                   cameras_per_clip: int = 2) -> tuple[list[Sequence], Layout, list[int] | None, str]:
+    """(sequences, layout, joints to score or None, description) for ``data`` and a model
+    with ``joints`` joints. A 17-joint model on HumanEva is scored on the 15 shared joints
+    (spine and neck synthesised from the HumanEva joints as at inference)."""
+    from posecli.data import (H36M, HE_TO_H36M, HELD_OUT_CMU, HUMANEVA, cmu_eval_sequences,
+                              humaneva_as_h36m, load_cmu, load_humaneva, load_vp3d)
+    if data == "humaneva":
+        seqs = load_humaneva("Validate")
+        if joints == 17:
+            return (humaneva_as_h36m(seqs), H36M, list(HE_TO_H36M),
+                    "HumanEva-I Validate Walk/Jog S1-S3, 3 cameras, GT 2D; 17-joint model scored on the 15 shared joints")
+        return seqs, HUMANEVA, None, "HumanEva-I Validate Walk/Jog S1-S3, 3 cameras, GT 2D, 15 joints"
+    if data == "cmu":
+        seqs = cmu_eval_sequences(load_cmu(subjects=HELD_OUT_CMU), cameras_per_clip, seed=0)
+        for s in seqs:
+            s.action = "cmu"
+        return (seqs, H36M, None, f"CMU held-out subjects {', '.join(HELD_OUT_CMU)}, {cameras_per_clip} "
+                "fixed-seed virtual cameras per clip, GT 2D")
+    seqs = load_vp3d(data, data_2d, ("S9", "S11"), cameras)
+    return seqs, H36M, None, f"{data} S9, S11"
+
+
+def run_evaluation(weights: str | Path, data: str = "humaneva", data_2d: str = "", cameras: str = "",
+                   cameras_per_clip: int = 2, flip: bool = True, threads: int = 1,
+                   json_out: str | Path | None = None) -> dict:
+    """Evaluate a checkpoint with overlapping (stride T/2) and non-overlapping windows; print tables."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from posecli.lifter import load_lifter
+
+    torch.set_num_threads(threads)
+    console = Console()
+    model, meta = load_lifter(weights)
+    seqs, layout, joints, desc = load_eval_data(data, model.cfg.joints, data_2d, cameras, cameras_per_clip)
+    t = model.cfg.frames
+    results = {}
+    for name, stride in (("overlap", max(1, t // 2)), ("non-overlap", t)):
+        res = evaluate_sequences(model, seqs, layout, flip=flip, stride=stride, joints=joints)
+        res["cell_avg"] = cell_average(res)
+        results[name] = res
+    table = Table(title=f"{Path(weights).name} on {desc} (mm; flip TTA {'on' if flip else 'off'}; T={t})")
+    table.add_column("action")
+    table.add_column("subject")
+    for name in results:
+        for m in ("P1", "P2", "MPJVE"):
+            table.add_column(f"{m} {name}", justify="right")
+    keys = sorted(results["overlap"]["cells"])
+    for k in keys:
+        table.add_row(k[0], k[1], *[f"{results[n]['cells'][k][m]:.1f}" if m != "mpjve" else
+                                     f"{results[n]['cells'][k][m]:.2f}"
+                                     for n in results for m in ("p1", "p2", "mpjve")])
+    table.add_row("avg over cells", "", *[f"{results[n]['cell_avg'][m]:.2f}" for n in results
+                                          for m in ("p1", "p2", "mpjve")])
+    table.add_row("all frames", "", *[f"{results[n]['all'][m]:.2f}" for n in results
+                                      for m in ("p1", "p2", "mpjve")])
+    console.print(table)
+    out = {"weights": str(weights), "data": desc, "frames": t, "flip": flip,
+           **{n: {"all": r["all"], "cell_avg": r["cell_avg"],
+                  "cells": {f"{a}/{s}": v for (a, s), v in r["cells"].items()}} for n, r in results.items()}}
+    if json_out:
+        Path(json_out).write_text(json.dumps(out, indent=1))
+    return out

@@ -42,7 +42,7 @@ class TrainConfig:
     batch: int = 32
     lr: float = 1e-3
     lr_min: float = 1e-5
-    schedule: str = "cosine"       # cosine (over all epochs) | exp (x lr_decay per epoch)
+    schedule: str = "cosine"       # cosine (all epochs) | cosine_time (over time_limit_min) | exp
     lr_decay: float = 0.99
     warmup_steps: int = 100
     weight_decay: float = 0.1
@@ -97,14 +97,19 @@ def build_data(cfg: TrainConfig):
     return SequenceSampler(train, cfg.frames, layout), val, layout, desc
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
-    """Learning rate at a global step: linear warm-up, then cosine or per-epoch exponential decay."""
+def lr_at(cfg: TrainConfig, step: int, elapsed_s: float = 0.0) -> float:
+    """Learning rate at a global step: linear warm-up, then cosine over all steps ("cosine"),
+    cosine over the time limit ("cosine_time": robust to a shared, busy CPU) or per-epoch
+    exponential decay ("exp")."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.schedule == "exp":
         return cfg.lr * cfg.lr_decay ** (step // cfg.steps_per_epoch)
-    total = max(1, cfg.epochs * cfg.steps_per_epoch - cfg.warmup_steps)
-    p = min(1.0, (step - cfg.warmup_steps) / total)
+    if cfg.schedule == "cosine_time":
+        p = min(1.0, elapsed_s / (cfg.time_limit_min * 60))
+    else:
+        total = max(1, cfg.epochs * cfg.steps_per_epoch - cfg.warmup_steps)
+        p = min(1.0, (step - cfg.warmup_steps) / total)
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * p))
 
 
@@ -141,6 +146,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
          "parameters": count_parameters(model)}, indent=1))
     console.print(f"{desc['dataset']}: {count_parameters(model):,} parameters, "
                   f"{cfg.epochs} epochs x {cfg.steps_per_epoch} steps x {cfg.batch} windows of {cfg.frames}")
+    lr = cfg.lr
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         rng = np.random.default_rng([cfg.seed, epoch])
@@ -151,10 +157,16 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
                       TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console,
                       disable=not progress) as bar:
             task = bar.add_task("train", total=cfg.steps_per_epoch, info="")
+            steps_done = 0
             for i in range(cfg.steps_per_epoch):
                 step = epoch * cfg.steps_per_epoch + i
+                now = elapsed + time.time() - t0
+                if cfg.time_limit_min and now > cfg.time_limit_min * 60:
+                    break
+                lr = lr_at(cfg, step, now)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(cfg, step)
+                    g["lr"] = lr
+                steps_done += 1
                 x, y = sampler.batch(rng, cfg.batch)
                 pred = model(torch.from_numpy(x))
                 loss, parts = mixste_loss(pred, torch.from_numpy(y), w, cfg.tc_weight, cfg.vel_weight)
@@ -172,8 +184,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         res = evaluate_sequences(model, val, layout, flip=True, stride=None,
                                  joints=desc.get("eval_joints"))["all"]
         elapsed += time.time() - t0
-        entry = {"epoch": epoch + 1, "lr": lr_at(cfg, (epoch + 1) * cfg.steps_per_epoch - 1),
-                 **{f"train_{k}": v / cfg.steps_per_epoch for k, v in sums.items()},
+        entry = {"epoch": epoch + 1, "lr": lr, "steps": steps_done,
+                 **{f"train_{k}": v / max(1, steps_done) for k, v in sums.items()},
                  "val_p1": res["p1"], "val_p2": res["p2"], "val_mpjve": res["mpjve"],
                  "epoch_train_s": train_time, "elapsed_s": elapsed}
         history.append(entry)
@@ -187,10 +199,10 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
                     "elapsed": float(elapsed), "best": float(best)}, out / "last.pt.tmp")
         (out / "last.pt.tmp").replace(last)
         (out / "metrics.json").write_text(json.dumps(history, indent=1))
-        console.print(f"epoch {epoch + 1}: loss {entry['train_loss']:.4f}  val P1 {res['p1']:.1f} "
+        console.print(f"epoch {epoch + 1}: loss {entry.get('train_loss', float('nan')):.4f}  val P1 {res['p1']:.1f} "
                       f"P2 {res['p2']:.1f} MPJVE {res['mpjve']:.2f} mm  lr {entry['lr']:.2e}  "
                       f"{train_time:.0f}s train, {elapsed / 60:.1f} min total{'  *best' if is_best else ''}")
-        if cfg.time_limit_min and elapsed > cfg.time_limit_min * 60:
+        if cfg.time_limit_min and (elapsed > cfg.time_limit_min * 60 or steps_done < cfg.steps_per_epoch):
             console.print(f"time limit of {cfg.time_limit_min} min reached")
             break
     return history[-1] if history else {}
