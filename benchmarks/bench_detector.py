@@ -6,7 +6,8 @@ For each variant (lite, full, and heavy when its model is installed) it reports,
 frame: the person detector alone (stage 1 on the whole frame, decoding and NMS included), the
 landmark model alone (crop warp, inference, heatmap refinement and mapping back), and the
 tracked per-frame time of the full detector (what the pipeline pays: detection runs only when
-tracking is lost), plus the share of frames with a person.
+tracking is lost), plus the share of frames with a person. Medians and, in brackets, the
+fastest frame (less sensitive to other processes on a shared machine).
 """
 from __future__ import annotations
 
@@ -51,8 +52,10 @@ def bench(name: str, frames: list, threads: int, repeat: int) -> dict:
             found += det(f) is not None
             t_track.append(time.perf_counter() - t)
     ms = lambda v: 1000 * statistics.median(v) if v else float("nan")
+    best = lambda v: 1000 * min(v) if v else float("nan")
     return {"variant": name, "detect": ms(t_det), "landmark": ms(t_lmk),
-            "tracked": 1000 * sum(t_track) / len(t_track), "found": found / len(frames)}
+            "tracked": 1000 * sum(t_track) / len(t_track), "found": found / len(frames),
+            "detect_min": best(t_det), "landmark_min": best(t_lmk), "tracked_min": best(t_track)}
 
 
 def main() -> None:
@@ -72,11 +75,15 @@ def main() -> None:
         variants.append("blazepose-heavy")
     except weights.WeightsError:
         print("(blazepose-heavy not installed: skipped)")
-    print(f"{'variant':16s} {'detect ms':>10s} {'landmark ms':>12s} {'tracked ms/frame':>17s} {'found':>6s}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average (1 min) before: {load:.2f}  (numbers are inflated when others use the CPUs)")
+    print("ms per frame: median (fastest)")
+    print(f"{'variant':16s} {'detect':>14s} {'landmark':>14s} {'tracked mean':>14s} {'found':>6s}")
     for v in variants:
         r = bench(v, frames, args.threads, args.repeat)
-        print(f"{r['variant']:16s} {r['detect']:10.1f} {r['landmark']:12.1f} "
-              f"{r['tracked']:17.1f} {r['found']:6.0%}")
+        print(f"{r['variant']:16s} {r['detect']:6.1f} ({r['detect_min']:5.1f}) "
+              f"{r['landmark']:6.1f} ({r['landmark_min']:5.1f}) "
+              f"{r['tracked']:6.1f} ({r['tracked_min']:5.1f}) {r['found']:6.0%}")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ ANCHOR_OPTIONS = dict(num_layers=5, min_scale=0.1484375, max_scale=0.75, input_s
 NUM_ANCHORS = 2254
 DET_NUM_KEYPOINTS = 4
 DET_SCORE_CLIP = 100.0      # raw scores are clipped to +-100 before the sigmoid
-DET_MIN_SCORE = 0.5         # MediaPipe's default min_detection_confidence
+DET_MIN_SCORE = 0.5         # min_detection_confidence default of MediaPipe's Python solution
 DET_NMS_IOU = 0.3           # weighted NMS, intersection over union
 TILE_FRACTION = 0.6         # side of the fallback detection tiles, fraction of the frame
 # ROI settings (pose_detection_to_roi.pbtxt / pose_landmarks_to_roi.pbtxt, MediaPipe >= 0.8.4).
@@ -72,7 +72,7 @@ ROI_ENLARGE = 1.25
 ROI_TARGET_ANGLE = math.pi / 2
 # Landmark model settings (pose_landmark_by_roi_cpu.pbtxt, tensors_to_pose_landmarks...).
 LMK_INPUT = 256
-MIN_PRESENCE = 0.5          # pose flag threshold (min_tracking_confidence)
+MIN_PRESENCE = 0.5          # pose flag threshold (min_tracking_confidence default, likewise)
 HEATMAP_KERNEL = 7
 HEATMAP_MIN_CONF = 0.5
 
