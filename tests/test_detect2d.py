@@ -259,3 +259,10 @@ def test_download_model_offline(tmp_path, monkeypatch):
     assert not (tmp_path / "cache2" / "pose_landmark_heavy.tflite").exists()
     with pytest.raises(ValueError):
         bp.download_model("blazepose-full")
+
+
+def test_unreadable_user_model_is_refused(tmp_path):
+    junk = tmp_path / "my_landmarks.tflite"        # not in the manifest: no checksum to check
+    junk.write_bytes(b"TFL3" + bytes(200))
+    with pytest.raises(weights.WeightsError, match="not a usable TFLite model"):
+        bp.BlazePose("blazepose-full", landmark_file=junk)

@@ -394,11 +394,24 @@ class LandmarkResult:
     roi: Roi = field(default=None)  # type: ignore[assignment]
 
 
+def _interpreter(path: Path, threads: int):
+    """A ready ai-edge-litert interpreter for ``path``; WeightsError when it cannot be loaded."""
+    from ai_edge_litert.interpreter import Interpreter  # lazy: heavy import
+
+    try:
+        it = Interpreter(model_path=str(path), num_threads=threads)
+        it.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise weights.WeightsError(f"{path}: not a usable TFLite model ({first})") from None
+    return it
+
+
 def _output_index(details: list[dict], last_dim: int, ndim: int) -> int:
     for d in details:
         if len(d["shape"]) == ndim and d["shape"][-1] == last_dim:
             return d["index"]
-    raise RuntimeError(f"model has no output of shape (..., {last_dim}) with {ndim} dims")
+    raise weights.WeightsError(f"model has no output of shape (..., {last_dim}) with {ndim} dims")
 
 
 class BlazePose:
@@ -423,16 +436,12 @@ class BlazePose:
             if Path(lmk_name).name in DOWNLOADABLE and "not found" in str(e):
                 raise weights.WeightsError(
                     f"{name}: model file {Path(lmk_name).name} is not installed (it is not shipped, "
-                    f"~26 MB); get it with: python -c \"from posecli.detect2d import download_model; "
+                    f"27.7 MB); get it with: python -c \"from posecli.detect2d import download_model; "
                     f"download_model('{name}')\" (saves to {weights.USER_CACHE}), or put it in "
                     "$POSECLI_WEIGHTS") from None
             raise
-        from ai_edge_litert.interpreter import Interpreter  # lazy: heavy import
-
-        self._det = Interpreter(model_path=str(det_path), num_threads=threads)
-        self._det.allocate_tensors()
-        self._lmk = Interpreter(model_path=str(lmk_path), num_threads=threads)
-        self._lmk.allocate_tensors()
+        self._det = _interpreter(det_path, threads)
+        self._lmk = _interpreter(lmk_path, threads)
         d_in = self._det.get_input_details()[0]
         l_in = self._lmk.get_input_details()[0]
         if tuple(d_in["shape"]) != (1, DET_INPUT, DET_INPUT, 3) or \
