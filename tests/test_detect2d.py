@@ -266,3 +266,13 @@ def test_unreadable_user_model_is_refused(tmp_path):
     junk.write_bytes(b"TFL3" + bytes(200))
     with pytest.raises(weights.WeightsError, match="not a usable TFLite model"):
         bp.BlazePose("blazepose-full", landmark_file=junk)
+
+
+def test_person_leaves_and_returns(detector, demo_run):
+    frames, _, _ = demo_run
+    detector.reset()
+    assert detector(frames[0]) is not None
+    assert detector(np.zeros_like(frames[0])) is None      # tracking fails, re-detection finds nobody
+    assert detector.last_timing["detect"] > 0
+    assert detector(frames[1]) is not None                 # found again by the detector
+    assert detector.last_timing["detect"] > 0

@@ -75,6 +75,7 @@ LMK_INPUT = 256
 MIN_PRESENCE = 0.5          # pose flag threshold (min_tracking_confidence default, likewise)
 HEATMAP_KERNEL = 7
 HEATMAP_MIN_CONF = 0.5
+MIN_ROI_SIZE = 16.0         # pixels; a tracked ROI smaller than this is dropped
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -568,7 +569,9 @@ class BlazePose:
         if res is None:
             self._roi = None
             return None
-        self._roi = roi_from_points(res.xy[AUX_CENTER], res.xy[AUX_SCALE])
+        roi = roi_from_points(res.xy[AUX_CENTER], res.xy[AUX_SCALE])
+        # a degenerate ROI (auxiliary points collapsed) cannot be tracked: detect next time
+        self._roi = roi if roi.size >= MIN_ROI_SIZE and np.isfinite(roi.size) else None
         conf = res.visibility[:NUM_LANDMARKS] * res.presence[:NUM_LANDMARKS]
         return Detection(res.xy[:NUM_LANDMARKS].copy(), conf, float(np.clip(res.score, 0, 1)))
 
