@@ -1,0 +1,159 @@
+"""End-to-end 3D accuracy of ``posecli lift`` on rendered clips with known truth.
+
+    python benchmarks/e2e_accuracy.py [CLIPS_DIR_OR_MP4 ...] [--weights lifter.pt]
+                                      [--detector blazepose-full] [--json out.json]
+
+The clips are made by ``tools/render_clips.py`` (an Anny body posed by held-out CMU mocap,
+filmed by a known camera; ``<clip>.mp4`` + ``<clip>.truth.npz``). Generate the benchmark set
+once, outside git (see tools/README.md)::
+
+    /work/venvs/render/bin/python tools/render_clips.py bench --out /work/cache/rendered
+
+Default input: /work/cache/rendered if it holds clips, else the shipped ``examples/``.
+
+Per clip, it reports
+- det%: frames where the detector found the person;
+- 2D px: the detector's error (BlazePose landmarks, before any gap filling) against the
+  projected truth on the 12 limb joints (shoulders, elbows, wrists, hips, knees, ankles), mean
+  over detected frames; 2D17 px: the same for the 17 H36M joints posecli feeds the lifter
+  (head, neck, thorax, spine, pelvis synthesised from the landmarks, gaps filled);
+- P1 / P2 / MPJVE (mm) of the full pipeline (video -> detector -> lifter) against the truth,
+  root-relative (MPJPE, Procrustes-aligned MPJPE, velocity error per frame);
+- the same three for the lifter fed the ground-truth 2D (``joints2d``, confidence 1), so one
+  sees what the lifter costs on its own and what the detector adds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DIR = Path("/work/cache/rendered")
+
+# BlazePose landmark -> H36M joint, for the 12 limb joints both layouts measure directly.
+LIMBS = {11: 11, 13: 12, 15: 13, 12: 14, 14: 15, 16: 16, 23: 4, 25: 5, 27: 6, 24: 1, 26: 2, 28: 3}
+
+
+def find_clips(paths: list[str]) -> list[Path]:
+    if not paths:
+        paths = [str(DEFAULT_DIR)] if any(DEFAULT_DIR.glob("*.truth.npz")) else [str(REPO / "examples")]
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(q for q in p.glob("*.mp4") if truth_path(q).exists())
+        else:
+            out.append(p)
+    return out
+
+
+def truth_path(video: Path) -> Path:
+    return video.with_name(video.stem + ".truth.npz")
+
+
+def load_truth(video: Path) -> dict:
+    with np.load(truth_path(video), allow_pickle=False) as t:
+        return {k: t[k] for k in t.files}
+
+
+def evaluate_clip(video: Path, lifter, detector: str) -> dict:
+    from posecli.metrics import mpjpe, mpjve, p_mpjpe
+    from posecli.pipeline import lift_keypoints, lift_video
+
+    tr = load_truth(video)
+    gt = tr["joints3d_cam"] - tr["joints3d_cam"][:, :1]
+    t0 = time.time()
+    res = lift_video(video, detector=detector, lifter=lifter)
+    seconds = time.time() - t0
+    n = min(len(gt), len(res.pose3d))
+    if n != len(gt):
+        print(f"warning: {video.name}: {len(res.pose3d)} frames decoded, truth has {len(gt)}",
+              file=sys.stderr)
+    gt, pred = gt[:n], res.pose3d[:n]
+    found = np.asarray(res.flags[:n]) == "detected"
+    lm = np.asarray(res.landmarks[:n], float)
+    j2d = tr["joints2d"][:n]
+    err2d = np.array([np.linalg.norm(lm[:, b] - j2d[:, h], axis=-1) for b, h in LIMBS.items()]).T
+    err17 = np.linalg.norm(np.asarray(res.keypoints[:n]) - j2d, axis=-1)
+    height_px = np.ptp(j2d[..., 1], axis=1)
+    gt_res = lift_keypoints(j2d, np.ones(j2d.shape[:2]), int(tr["width"]), int(tr["height"]),
+                            float(tr["fps"]), lifter=lifter)
+    g = gt_res.pose3d[:n]
+    mm = 1000.0
+    return {
+        "clip": video.stem, "subject": str(tr.get("subject", "")), "mocap": str(tr.get("clip", "")),
+        "frames": int(n), "detected": float(found.mean()),
+        "person_px": float(height_px.mean()),
+        "err2d_limbs_px": float(np.nanmean(err2d[found])) if found.any() else float("nan"),
+        "err2d_17_px": float(err17[found].mean()) if found.any() else float("nan"),
+        "p1": mpjpe(pred, gt) * mm, "p2": p_mpjpe(pred, gt) * mm, "mpjve": mpjve(pred, gt) * mm,
+        "gt2d_p1": mpjpe(g, gt) * mm, "gt2d_p2": p_mpjpe(g, gt) * mm, "gt2d_mpjve": mpjve(g, gt) * mm,
+        "per_joint_p1": (np.linalg.norm(pred - gt, axis=-1).mean(0) * mm).tolist(),
+        "per_joint_gt2d_p1": (np.linalg.norm(g - gt, axis=-1).mean(0) * mm).tolist(),
+        "seconds": seconds,
+    }
+
+
+COLS = [("clip", "{:<22}", 22), ("frames", "{:>6}", 6), ("detected", "{:>5.0%}", 5),
+        ("person_px", "{:>6.0f}", 6), ("err2d_limbs_px", "{:>6.1f}", 6), ("err2d_17_px", "{:>6.1f}", 6),
+        ("p1", "{:>6.1f}", 6), ("p2", "{:>6.1f}", 6), ("mpjve", "{:>6.1f}", 6),
+        ("gt2d_p1", "{:>6.1f}", 6), ("gt2d_p2", "{:>6.1f}", 6), ("gt2d_mpjve", "{:>6.1f}", 6)]
+HEAD = ("clip", "frames", "det%", "height", "2D px", "2D17", "P1", "P2", "MPJVE", "gtP1", "gtP2",
+        "gtVE")
+
+
+def table(rows: list[dict]) -> str:
+    lines = [" ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, (_, _, w)) in enumerate(zip(HEAD, COLS)))]
+    lines.append("-" * len(lines[0]))
+    for r in rows:
+        lines.append(" ".join(fmt.format(r[k]) for k, fmt, _ in COLS))
+    if len(rows) > 1:
+        mean = {k: float(np.mean([r[k] for r in rows])) for k, _, _ in COLS[1:]}
+        mean["clip"] = f"mean of {len(rows)} clips"
+        mean["frames"] = int(sum(r["frames"] for r in rows))
+        lines.append("-" * len(lines[0]))
+        lines.append(" ".join(fmt.format(mean[k]) for k, fmt, _ in COLS))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("clips", nargs="*", help="folders of rendered clips or .mp4 files")
+    ap.add_argument("--weights", default=None, help="lifter checkpoint (default: shipped lifter.pt)")
+    ap.add_argument("--detector", default="blazepose-full")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    a = ap.parse_args(argv)
+    from posecli.pipeline import load_lifter
+
+    clips = find_clips(a.clips)
+    if not clips:
+        print("no rendered clips found; make them with tools/render_clips.py (see tools/README.md)",
+              file=sys.stderr)
+        return 2
+    lifter = load_lifter(a.weights)
+    rows = []
+    for v in clips:
+        r = evaluate_clip(v, lifter, a.detector)
+        rows.append(r)
+        print(f"{r['clip']}: det {r['detected']:.0%}, 2D {r['err2d_limbs_px']:.1f} px, "
+              f"P1 {r['p1']:.1f} mm (GT 2D: {r['gt2d_p1']:.1f} mm), {r['seconds']:.0f} s",
+              file=sys.stderr, flush=True)
+    print(f"posecli end-to-end accuracy on {len(rows)} rendered clips "
+          f"(detector {a.detector}, lifter {lifter.info.get('weights')}); "
+          "2D errors in px, 3D errors in mm, root-relative")
+    print(table(rows))
+    print("height: mean projected head-top-to-ankle span (px); det%: frames detected; "
+          "2D px: detector on 12 limb joints; 2D17: the 17 joints fed to the lifter; "
+          "P1/P2/MPJVE: video -> detector -> lifter; gt*: lifter on ground-truth 2D")
+    if a.json:
+        a.json.write_text(json.dumps({"detector": a.detector, "lifter": lifter.info.get("weights"),
+                                      "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
