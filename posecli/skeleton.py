@@ -116,7 +116,7 @@ DETECTED, INTERPOLATED, MISSING = "detected", "interpolated", "missing"
 
 
 def fill_gaps(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, max_gap: int,
-              min_conf: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              min_conf: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill short gaps in a keypoint track by linear interpolation, per joint.
 
     Args:
@@ -124,7 +124,8 @@ def fill_gaps(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, max_gap: int,
         conf: (N, J) confidences.
         valid: (N,) bool, True where a person was detected in the frame.
         max_gap: longest run of missing frames (or low-confidence joint samples) to interpolate.
-        min_conf: joint samples below this confidence count as missing for that joint.
+        min_conf: joint samples below this confidence count as missing for that joint. Low on
+            purpose: BlazePose still places self-occluded limbs sensibly at confidence 0.1-0.3.
     Returns:
         xy (N, J, 2) filled, conf (N, J) (0 where a joint was invented by interpolation or
         held), and flags (N,) of DETECTED / INTERPOLATED / MISSING strings. Frames in gaps

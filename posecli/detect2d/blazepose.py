@@ -27,7 +27,10 @@ coordinates times the frame size give the same numbers.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -395,13 +398,28 @@ class LandmarkResult:
     roi: Roi = field(default=None)  # type: ignore[assignment]
 
 
+@contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (C-level writes) for the duration of the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _interpreter(path: Path, threads: int):
     """A ready ai-edge-litert interpreter for ``path``; WeightsError when it cannot be loaded."""
     from ai_edge_litert.interpreter import Interpreter  # lazy: heavy import
 
     try:
-        it = Interpreter(model_path=str(path), num_threads=threads)
-        it.allocate_tensors()
+        with _quiet_stderr():  # the runtime's C++ logger announces its XNNPACK delegate
+            it = Interpreter(model_path=str(path), num_threads=threads)
+            it.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise weights.WeightsError(f"{path}: not a usable TFLite model ({first})") from None
