@@ -418,14 +418,16 @@ WALL = [(0.78, 0.82, 0.86), (0.85, 0.82, 0.75), (0.70, 0.75, 0.70), (0.88, 0.88,
 
 def sample_looks(rng: np.random.Generator) -> dict:
     """Body-shape phenotype (Anny's [0,1] parameters) and colours for one clip."""
-    pheno = {"gender": float(rng.uniform(0, 1)), "age": float(rng.uniform(0.45, 0.9)),
+    # Anny's age: 0 baby, 1/3 child, 2/3 young adult, 1 old; its height parameter scales the
+    # body strongly (and depends on age), so a standing height is drawn and solved for instead
+    pheno = {"gender": float(rng.uniform(0, 1)), "age": float(rng.uniform(0.62, 0.95)),
              "muscle": float(rng.uniform(0.25, 0.8)), "weight": float(rng.uniform(0.2, 0.8)),
-             "height": float(rng.uniform(0.2, 0.9)), "proportions": float(rng.uniform(0.3, 0.8))}
+             "height": 0.5, "proportions": float(rng.uniform(0.3, 0.8))}
     shirt, trousers = rng.choice(len(CLOTH), 2, replace=False)
-    return {"phenotype": pheno,
+    return {"phenotype": pheno, "stature_m": float(rng.uniform(1.55, 1.92)),
             "skin": SKIN[rng.integers(len(SKIN))], "hair": HAIR[rng.integers(len(HAIR))],
             "shirt": CLOTH[shirt], "trousers": CLOTH[trousers],
-            "shoes": CLOTH[rng.choice([5, 4, 9])],
+            "shoes": CLOTH[rng.choice([5, 4, 1])],
             "long_sleeves": bool(rng.uniform() < 0.5), "shorts": bool(rng.uniform() < 0.25),
             "floor": FLOOR[rng.integers(len(FLOOR))], "wall": WALL[rng.integers(len(WALL))],
             "key_azimuth_deg": float(rng.uniform(-70, 70))}
@@ -466,6 +468,14 @@ def load_body(looks: dict) -> Body:
     import torch
     m, coco = _anny_model()
     with torch.no_grad():
+        if "stature_m" in looks:   # solve the height parameter for the wanted standing height
+            pheno = dict(looks["phenotype"])
+            hs = []
+            for h in (0.3, 0.7):
+                v = m(phenotype_kwargs={**pheno, "height": h})["rest_vertices"][0, :, 2]
+                hs.append(float(v.max() - v.min()))
+            h = 0.3 + 0.4 * (looks["stature_m"] - hs[0]) / (hs[1] - hs[0])
+            looks["phenotype"] = {**pheno, "height": float(np.clip(h, 0.0, 1.0))}
         out = m(phenotype_kwargs=looks["phenotype"])
         rest_v = out["rest_vertices"][0].numpy()
         heads = out["rest_bone_heads"][0].numpy()
