@@ -6,6 +6,7 @@ Long sequences go through the same overlapping, tapered windows as ``posecli lif
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch

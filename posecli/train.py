@@ -125,6 +125,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sampler, val, layout, desc = build_data(cfg)
+    torch.manual_seed(cfg.seed)
     model = MixSTE(cfg.lifter_config(layout.joints))
     if cfg.init:
         ck = torch.load(cfg.init, map_location="cpu", weights_only=True)
