@@ -530,10 +530,21 @@ def humaneva_world_clips(seqs: list[Sequence]) -> list[MocapClip]:
     return clips
 
 
-def humaneva_virtual_sampler(seqs: list[Sequence], frames: int) -> CmuSampler:
-    """Virtual HumanEva-like camera views of the training sequences' 3D (15 joints)."""
-    aug = CmuAug(camera=HUMANEVA_CAMERA, speed=(0.8, 1.25), bone_spread=0.0, synthesise=False)
-    return CmuSampler(humaneva_world_clips(seqs), frames, aug, HUMANEVA)
+def humaneva_virtual_sampler(seqs: list[Sequence], frames: int, h36m: bool = False) -> CmuSampler:
+    """Virtual HumanEva-like camera views of the training sequences' 3D (15 joints, or the
+    H36M-17 layout of :func:`humaneva_as_h36m` when ``h36m``). Clean 2D, no bone scaling."""
+    aug = CmuAug(camera=HUMANEVA_CAMERA, noise=NoiseAug(p_clean=1.0), speed=(0.8, 1.25),
+                 bone_spread=0.0, synthesise=False)
+    clips = humaneva_world_clips(seqs)
+    if not h36m:
+        return CmuSampler(clips, frames, aug, HUMANEVA)
+    for c in clips:
+        w = np.zeros((len(c.world), NUM_JOINTS, 3))
+        w[:, list(HE_TO_H36M)] = c.world
+        w[:, 7] = (w[:, 0] + w[:, 8]) / 2
+        w[:, 9] = w[:, 8] + NECK_FRACTION * (w[:, 10] - w[:, 8])
+        c.world = w
+    return CmuSampler(clips, frames, aug, H36M)
 
 
 def humaneva_as_h36m(seqs: list[Sequence]) -> list[Sequence]:

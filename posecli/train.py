@@ -81,6 +81,8 @@ def build_data(cfg: TrainConfig):
                 "virtual_views": p_virtual, "layout": cfg.data}
         if cfg.data == "humaneva17":  # H36M-17 layout, e.g. fine-tuning a CMU model
             sampler = SequenceSampler(humaneva_as_h36m(train), cfg.frames, H36M)
+            if p_virtual > 0:
+                sampler = MixedSampler(sampler, humaneva_virtual_sampler(train, cfg.frames, h36m=True), p_virtual)
             desc["eval_joints"] = list(HE_TO_H36M)
             return sampler, humaneva_as_h36m(val), H36M, desc
         sampler = SequenceSampler(train, cfg.frames, HUMANEVA)
@@ -221,3 +223,34 @@ def _load_compatible(model: MixSTE, state: dict) -> None:
         if v.shape == own[k].shape:
             own[k] = v
     model.load_state_dict(own)
+
+
+CMU_ACK = ("The data used in this project was obtained from mocap.cs.cmu.edu. "
+           "The database was created with funding from NSF EIA-0196217.")
+
+
+def ship_weights(checkpoint: str | Path, dest: str | Path, entry: dict, data: str) -> dict:
+    """Copy a checkpoint's model (no optimiser state) to ``dest`` in the ``save_checkpoint``
+    format and record it in the ``manifest.json`` beside it under the key ``dest.name``.
+
+    ``entry``: manifest fields besides sha256/bytes/config (data, metrics, licence ...).
+    ``data``: short description stored in the checkpoint's metadata (shown as ``trained_on``).
+    Returns the manifest entry written.
+    """
+    from posecli.weights import sha256
+
+    dest = Path(dest)
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model = MixSTE(LifterConfig.from_dict(ck["config"]))
+    model.load_state_dict(ck["state_dict"])
+    meta = ck.get("meta", {})
+    save_checkpoint(model, dest, {"data": data, "epoch": meta.get("epoch"), "train": meta.get("train", {})})
+    manifest_path = dest.parent / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"files": {}}
+    full = {"sha256": sha256(dest), "bytes": dest.stat().st_size, "kind": "lifter",
+            "config": asdict(model.cfg), "parameters": count_parameters(model), **entry}
+    manifest.setdefault("files", {})[dest.name] = full
+    tmp = manifest_path.with_name(manifest_path.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    tmp.replace(manifest_path)
+    return full
