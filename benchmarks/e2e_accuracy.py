@@ -94,6 +94,7 @@ def evaluate_clip(video: Path, lifter, detector: str) -> dict:
         "gt2d_p1": mpjpe(g, gt) * mm, "gt2d_p2": p_mpjpe(g, gt) * mm, "gt2d_mpjve": mpjve(g, gt) * mm,
         "per_joint_p1": (np.linalg.norm(pred - gt, axis=-1).mean(0) * mm).tolist(),
         "per_joint_gt2d_p1": (np.linalg.norm(g - gt, axis=-1).mean(0) * mm).tolist(),
+        "per_joint_2d17_px": err17[found].mean(0).tolist() if found.any() else [],
         "seconds": seconds,
     }
 
@@ -126,6 +127,7 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", default=None, help="lifter checkpoint (default: shipped lifter.pt)")
     ap.add_argument("--detector", default="blazepose-full")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--per-joint", action="store_true", help="also print errors per joint")
     a = ap.parse_args(argv)
     from posecli.pipeline import load_lifter
 
@@ -149,6 +151,13 @@ def main(argv=None) -> int:
     print("height: mean projected head-top-to-ankle span (px); det%: frames detected; "
           "2D px: detector on 12 limb joints; 2D17: the 17 joints fed to the lifter; "
           "P1/P2/MPJVE: video -> detector -> lifter; gt*: lifter on ground-truth 2D")
+    if a.per_joint:
+        from posecli.skeleton import JOINTS
+        print("\nper joint, mean over clips: 2D17 px | P1 mm (video) | P1 mm (GT 2D)")
+        for j, name in enumerate(JOINTS):
+            vals = [np.mean([r[k][j] for r in rows if r[k]]) for k in
+                    ("per_joint_2d17_px", "per_joint_p1", "per_joint_gt2d_p1")]
+            print(f"{name:<11} {vals[0]:6.1f} {vals[1]:7.1f} {vals[2]:7.1f}")
     if a.json:
         a.json.write_text(json.dumps({"detector": a.detector, "lifter": lifter.info.get("weights"),
                                       "rows": rows}, indent=1))

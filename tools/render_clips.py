@@ -726,6 +726,8 @@ BENCH = [
     ("13_40", "cmu_przestr", 0.0, 240), ("13_19", "cmu_deepmimic_jump", 0.0, 240),
     ("13_32", "cmu_przestr", 0.0, 240), ("85_01", "cmu_deepmimic_jump", 0.0, 240),
     ("85_02", "cmu_deepmimic_jump", 0.0, 240), ("85_06", "cmu_deepmimic_jump", 0.0, 240),
+    # breakdance (the held-out stand-in for dancing): handstand kicks, "helicopter"
+    ("85_05", "cmu_deepmimic_jump", 2.0, 240), ("85_08", "cmu_deepmimic_jump", 0.0, 240),
 ]
 EXAMPLE = ("07_05", "cmu_iclone_cc", 0.0, 150)
 
