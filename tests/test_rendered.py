@@ -145,7 +145,7 @@ def test_frame_from_and_slerp():
     assert np.allclose(ang(f, half), ang(half, g), atol=1e-6)
 
 
-def test_world_rotations_reproduce_mocap_bone_directions():
+def test_world_rotations_reproduce_mocap_bone_directions(shared):
     """Posing math on a toy rest rig: every driven bone direction lands on the mocap one."""
     labels, heads, parents = [], [], []
 
@@ -183,9 +183,10 @@ def test_world_rotations_reproduce_mocap_bone_directions():
     add("eye.R", "head", (-0.03, -0.1, 0.7))
     heads = np.array(heads, float)
     rig = rc.RestRig(labels, parents, heads, np.array([0, 0, 0.86]))
-    mo = np.load(rc.MOCAP) if rc.MOCAP.is_file() else None
-    if mo is None:
-        pytest.skip(f"{rc.MOCAP} absent")
+    path = shared / "mocap" / "cmu_h36m.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} absent")
+    mo = np.load(path)
     world = mo["positions"][1000:1060].astype(float) + mo["root"][1000:1060, None]
     g = rc.bone_world_rotations(rig, world)
     assert np.allclose(g @ np.swapaxes(g, -1, -2), np.eye(3), atol=1e-6)

@@ -57,7 +57,9 @@ from pathlib import Path
 
 import numpy as np
 
-MOCAP = Path(os.environ.get("POSECLI_MOCAP", "/work/shared/data/mocap/cmu_h36m.npz"))
+# the shared data folder sits beside the checkout (as in tests/conftest.py)
+MOCAP = Path(os.environ.get("POSECLI_MOCAP", Path(__file__).resolve().parents[2] / "shared" / "data"
+                            / "mocap" / "cmu_h36m.npz"))
 WIDTH, HEIGHT, FPS = 640, 480, 30.0
 SUPERSAMPLE = 2
 
