@@ -199,10 +199,13 @@ class CameraSpec:
     pan_smooth_s: float = 0.6
 
 
-def sample_camera(rng: np.random.Generator, body_height: float) -> CameraSpec:
-    """Random but detector-friendly camera: the person ~45-70 % of the frame height."""
+def sample_camera(rng: np.random.Generator, body_height: float, frac: float | None = None
+                  ) -> CameraSpec:
+    """Random but detector-friendly camera: the person ~45-70 % of the frame height (or
+    ``frac`` of it)."""
     focal = float(rng.uniform(480, 800))
-    frac = float(rng.uniform(0.48, 0.68))
+    drawn = float(rng.uniform(0.48, 0.68))
+    frac = frac or drawn
     distance = focal * body_height / (frac * HEIGHT)
     return CameraSpec(focal=focal, distance=float(distance),
                       height=float(rng.uniform(0.7, 1.8)), yaw_deg=float(rng.uniform(-180, 180)))
@@ -493,6 +496,8 @@ def load_body(looks: dict) -> Body:
 
 def paint(m, rig: RestRig, v: np.ndarray, kp: np.ndarray, looks: dict) -> np.ndarray:
     """Per-vertex colours in Anny's rest frame (Z up, facing -Y, body-left at +X)."""
+    if looks.get("mannequin"):                      # ablation: a grey, featureless body
+        return np.full((len(v), 3), 0.62)
     bi = m.vertex_bone_indices.numpy()
     bw = m.vertex_bone_weights.numpy()
     dom = np.array(rig.labels, dtype=object)[bi[np.arange(len(bi)), np.argmax(bw, 1)]]
@@ -512,6 +517,8 @@ def paint(m, rig: RestRig, v: np.ndarray, kp: np.ndarray, looks: dict) -> np.nda
     col[shirt] = looks["shirt"]
     col[trousers] = looks["trousers"]
     col[shoes] = looks["shoes"]
+    if not looks.get("face", True):                 # ablation: plain head, no hair or features
+        return col
     # face: COCO keypoints in rest pose: 0 nose, 1 l_eye, 2 r_eye, 3 l_ear, 4 r_ear
     nose, eyes, ears = kp[0], kp[[1, 2]], kp[[3, 4]]
     head = has("head") & ~has("eye")
@@ -611,8 +618,9 @@ class Renderer:
         import pyrender
         self.pr = pyrender
         s = SUPERSAMPLE
+        flat = bool(looks.get("flat_light"))          # ablation: ambient light only
         self.scene = pyrender.Scene(bg_color=list(looks["wall"]) + [1.0],
-                                    ambient_light=[0.28, 0.28, 0.3])
+                                    ambient_light=[0.85, 0.85, 0.85] if flat else [0.28, 0.28, 0.3])
         self.scene.add(pyrender.Mesh.from_trimesh(_floor_mesh(looks["floor"]), smooth=False))
         cam = pyrender.IntrinsicsCamera(k[0, 0] * s, k[1, 1] * s, k[0, 2] * s, k[1, 2] * s,
                                         znear=0.05, zfar=60.0)
@@ -628,17 +636,19 @@ class Renderer:
         x = normalize(np.cross(np.array([0, 1.0, 0]), z))
         pose = np.eye(4)
         pose[:3, :3] = np.stack([x, z * 0 + np.cross(z, x), z], 1)
-        self.scene.add(pyrender.DirectionalLight(color=[1.0, 0.97, 0.92], intensity=3.2), pose=pose)
+        if not flat:
+            self.scene.add(pyrender.DirectionalLight(color=[1.0, 0.97, 0.92], intensity=3.2), pose=pose)
         side = normalize(np.cross(view, np.array([0, 1.0, 0]))) * (-np.sign(az) if az else 1.0)
         fill_at = eye + side * 2.0 + np.array([0, 1.0, 0])
         dist = np.linalg.norm(centre - fill_at)
         pose = np.eye(4)
         pose[:3, 3] = fill_at
-        self.scene.add(pyrender.PointLight(color=[0.9, 0.95, 1.0], intensity=1.4 * dist ** 2 * 4 * np.pi / 4),
-                       pose=pose)
+        if not flat:
+            self.scene.add(pyrender.PointLight(color=[0.9, 0.95, 1.0], intensity=1.4 * dist ** 2 * np.pi),
+                           pose=pose)
         self.body_node = None
         self.r = pyrender.OffscreenRenderer(WIDTH * s, HEIGHT * s)
-        self.flags = pyrender.RenderFlags.SHADOWS_DIRECTIONAL
+        self.flags = pyrender.RenderFlags.NONE if flat else pyrender.RenderFlags.SHADOWS_DIRECTIONAL
 
     def render(self, verts, faces, colours_u8, r_wc, t_wc) -> np.ndarray:
         import trimesh
@@ -665,11 +675,18 @@ class Renderer:
 
 def render_clip(out_dir: Path, name: str, mocap: MocapClip, seed: int, crf: int = 23,
                 camera: CameraSpec | None = None, looks: dict | None = None,
-                max_frames: int | None = None) -> Path:
-    """Pose, film and write ``out_dir/name.mp4`` and ``out_dir/name.truth.npz``."""
+                max_frames: int | None = None, variant: str = "full",
+                person_frac: float | None = None) -> Path:
+    """Pose, film and write ``out_dir/name.mp4`` and ``out_dir/name.truth.npz``.
+
+    variant: "full" (default) or an ablation of the looks: "plain_head" (no hair, eyes, brows,
+    lips), "mannequin" (uniform grey body), "flat" (ambient light only, no shadows).
+    """
     import imageio_ffmpeg
     rng = np.random.default_rng(seed)
     looks = looks or sample_looks(rng)
+    looks = {**looks, "face": variant != "plain_head", "mannequin": variant == "mannequin",
+             "flat_light": variant == "flat"}
     t0 = time.time()
     body = load_body(looks)
     verts, joints, kps, skull = pose_body(body, mocap)
@@ -677,7 +694,7 @@ def render_clip(out_dir: Path, name: str, mocap: MocapClip, seed: int, crf: int 
         verts, joints, kps, skull = (verts[:max_frames], joints[:max_frames], kps[:max_frames],
                                      skull[:max_frames])
     t_pose = time.time() - t0
-    spec = camera or sample_camera(rng, body.height_m)
+    spec = camera or sample_camera(rng, body.height_m, person_frac)
     facing0 = np.cross(np.array([0, 1.0, 0]), joints[0, 1] - joints[0, 4])  # up x (r - l) = fwd
     k, r_wc, t_wc, eye = place_camera(spec, joints[:, 0], facing0, body.height_m)
     j_cam = to_camera(joints, r_wc, t_wc)
@@ -711,6 +728,7 @@ def render_clip(out_dir: Path, name: str, mocap: MocapClip, seed: int, crf: int 
         mocap_frames=np.array([mocap.first, mocap.first + len(verts)]), seed=np.int64(seed),
         camera=np.array(json.dumps(spec.__dict__)),
         looks=np.array(json.dumps({k_: v for k_, v in looks.items() if k_ != "phenotype"})),
+        variant=np.array(variant),
     )
     print(f"{name}: {len(verts)} frames, pose {t_pose:.1f} s, render {t_render * 1000:.0f} ms/frame, "
           f"body {body.height_m:.2f} m, focal {spec.focal:.0f}, person "
@@ -745,6 +763,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--crf", type=int, default=23)
     ap.add_argument("--only", default=None, help="bench: comma-separated clip names")
+    ap.add_argument("--variant", default="full", choices=["full", "plain_head", "mannequin", "flat"],
+                    help="'one': an ablation of the looks")
+    ap.add_argument("--person-frac", type=float, default=None,
+                    help="'one': person height as a fraction of the frame height")
     a = ap.parse_args(argv)
     if a.what == "example":
         clip, src, start, n = EXAMPLE
@@ -756,7 +778,10 @@ def main(argv=None):
         render_clip(a.out, "walk_" + clip, mo, seed=a.seed or 7, crf=a.crf, looks=looks, camera=cam)
     elif a.what == "one":
         mo = load_mocap_clip(a.clip, a.source, a.start, a.frames)
-        render_clip(a.out, f"{a.clip}_s{a.seed}", mo, seed=a.seed, crf=a.crf)
+        tag = "" if a.variant == "full" else "_" + a.variant
+        tag += f"_h{int(a.person_frac * 100)}" if a.person_frac else ""
+        render_clip(a.out, f"{a.clip}_s{a.seed}{tag}", mo, seed=a.seed, crf=a.crf,
+                    variant=a.variant, person_frac=a.person_frac)
     else:
         only = set(a.only.split(",")) if a.only else None
         for i, (clip, src, start, n) in enumerate(BENCH):
