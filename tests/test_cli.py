@@ -160,3 +160,19 @@ def test_info_lists_versions_and_weights():
     r = run("info")
     assert r.exit_code == 0, r.output
     assert "torch" in r.output and "model files" in r.output
+
+
+def test_corrupted_and_truncated_video_still_give_valid_json(tmp_path, tiny_weights):
+    pytest.importorskip("posecli.detect2d.blazepose")
+    data = bytearray((REPO / "examples" / "walk_07_05.mp4").read_bytes())
+    rng = np.random.default_rng(0)
+    for off in range(len(data) // 3, len(data) // 3 + 4000, 500):  # damage a run of frames
+        data[off:off + 50] = rng.integers(0, 256, 50, dtype=np.uint8).tobytes()
+    (tmp_path / "damaged.mp4").write_bytes(bytes(data))
+    (tmp_path / "truncated.mp4").write_bytes(bytes(data[:len(data) // 2]))
+    for name in ("damaged", "truncated"):
+        r = run("lift", tmp_path / f"{name}.mp4", "-o", tmp_path / "out", "--weights", tiny_weights, "-q")
+        assert r.exit_code == 0, r.output
+        doc = json.loads((tmp_path / "out" / f"{name}.json").read_text())
+        jsonschema.validate(doc, schema("result"))
+        assert doc["input"]["num_frames"] > 20
