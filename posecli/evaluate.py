@@ -121,6 +121,8 @@ def run_evaluation(weights: str | Path, data: str = "humaneva", data_2d: str = "
 
     torch.set_num_threads(threads)
     console = Console()
+    if not console.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
+        console = Console(width=150)
     model, meta = load_lifter(weights)
     seqs, layout, joints, desc = load_eval_data(data, model.cfg.joints, data_2d, cameras, cameras_per_clip)
     t = model.cfg.frames
