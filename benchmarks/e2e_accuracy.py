@@ -113,11 +113,16 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(" ".join(fmt.format(r[k]) for k, fmt, _ in COLS))
     if len(rows) > 1:
-        mean = {k: float(np.mean([r[k] for r in rows])) for k, _, _ in COLS[1:]}
-        mean["clip"] = f"mean of {len(rows)} clips"
-        mean["frames"] = int(sum(r["frames"] for r in rows))
+        groups = {}
+        for r in rows:
+            groups.setdefault(r["subject"], []).append(r)
         lines.append("-" * len(lines[0]))
-        lines.append(" ".join(fmt.format(mean[k]) for k, fmt, _ in COLS))
+        for label, sel in ([(f"mean subject {g} ({len(v)})", v) for g, v in sorted(groups.items())]
+                           if len(groups) > 1 else []) + [(f"mean of {len(rows)} clips", rows)]:
+            mean = {k: float(np.mean([r[k] for r in sel])) for k, _, _ in COLS[1:]}
+            mean["clip"] = label
+            mean["frames"] = int(sum(r["frames"] for r in sel))
+            lines.append(" ".join(fmt.format(mean[k]) for k, fmt, _ in COLS))
     return "\n".join(lines)
 
 
