@@ -61,7 +61,7 @@ def train_cmd(
 
 def evaluate_cmd(
     weights: Path = typer.Option(..., "--weights", "-w", help="lifter checkpoint"),
-    data: str = typer.Option("humaneva", help="humaneva | cmu | path to a VideoPose3D data_3d_*.npz"),
+    data: str = typer.Option("humaneva", help="humaneva | cmu | cmu-typical | path to a VideoPose3D data_3d_*.npz"),
     data_2d: str = typer.Option("", help="VideoPose3D data_2d_*.npz"),
     cameras: str = typer.Option("", help="camera pickle for VideoPose3D data"),
     cameras_per_clip: int = typer.Option(2, help="CMU: fixed-seed virtual cameras per held-out clip"),

@@ -370,15 +370,19 @@ class CmuSampler:
         return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
 
 
+# A narrower "typical video" camera: eye-level-ish (1.0-1.8 m high), 3-6 m away.
+TYPICAL_CAMERA = CameraAug(distance=(3.0, 6.0), height=(1.0, 1.8), target_height=(0.8, 1.2))
+
+
 def cmu_eval_sequences(clips: list[MocapClip], cameras_per_clip: int = 2, seed: int = 0,
-                       synthesise: bool = True) -> list[Sequence]:
+                       synthesise: bool = True, aug: CameraAug = CameraAug()) -> list[Sequence]:
     """Held-out evaluation views: fixed-seed virtual cameras, clean GT 2D, native speed."""
     rng = np.random.default_rng(seed)
     out = []
     for clip in clips:
         for k in range(cameras_per_clip):
             world = clip.world.astype(np.float64)
-            cam = random_camera(rng, world)
+            cam = random_camera(rng, world, aug)
             uv, y = view(world, cam)
             if synthesise:
                 uv = synthesise_like_inference(uv)

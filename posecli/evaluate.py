@@ -98,12 +98,16 @@ def load_eval_data(data: str, joints: int, data_2d: str = "", cameras: str = "",
             return (humaneva_as_h36m(seqs), H36M, list(HE_TO_H36M),
                     "HumanEva-I Validate Walk/Jog S1-S3, 3 cameras, GT 2D; 17-joint model scored on the 15 shared joints")
         return seqs, HUMANEVA, None, "HumanEva-I Validate Walk/Jog S1-S3, 3 cameras, GT 2D, 15 joints"
-    if data == "cmu":
-        seqs = cmu_eval_sequences(load_cmu(subjects=HELD_OUT_CMU), cameras_per_clip, seed=0)
+    if data in ("cmu", "cmu-typical"):
+        from posecli.data import TYPICAL_CAMERA, CameraAug
+        aug = TYPICAL_CAMERA if data == "cmu-typical" else CameraAug()
+        seqs = cmu_eval_sequences(load_cmu(subjects=HELD_OUT_CMU), cameras_per_clip, seed=0, aug=aug)
         for s in seqs:
             s.action = "cmu"
+        kind = "eye-level 'typical video' cameras (1.0-1.8 m high, 3-6 m away)" if data == "cmu-typical" \
+            else "training-distribution virtual cameras"
         return (seqs, H36M, None, f"CMU held-out subjects {', '.join(HELD_OUT_CMU)}, {cameras_per_clip} "
-                "fixed-seed virtual cameras per clip, GT 2D")
+                f"fixed-seed {kind} per clip, GT 2D")
     seqs = load_vp3d(data, data_2d, ("S9", "S11"), cameras)
     return seqs, H36M, None, f"{data} S9, S11"
 
