@@ -81,7 +81,7 @@ def _inputs(path: Path) -> list[Path]:
 
 
 def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
-              quiet: bool) -> list[Path]:
+              quiet: bool, rigid: bool) -> list[Path]:
     from posecli import pipeline
     from posecli.export import write_all
     from posecli.export.json import read_keypoints
@@ -91,9 +91,10 @@ def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lift
             kp = read_keypoints(path)
             xy, conf = pipeline.to_h36m(kp.xy, kp.conf, kp.layout)
             result = pipeline.lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
-                                             lifter=lifter, source=str(path), progress=progress)
+                                             lifter=lifter, source=str(path), progress=progress,
+                                             rigid=rigid)
         else:
-            result = pipeline.lift_video(path, detector, lifter, threads, progress)
+            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid)
     return write_all(result, out_dir, formats)
 
 
@@ -108,6 +109,8 @@ def lift(
     weights: Optional[Path] = typer.Option(None, help="Lifter checkpoint (default: shipped weights/lifter.pt)."),
     backend: str = typer.Option("torch", help="Lifter runtime: torch or onnx."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
+    rigid: bool = typer.Option(True, "--rigid/--no-rigid",
+                               help="One set of bone lengths for the whole clip (median, left = right)."),
     stride: Optional[int] = typer.Option(None, help="Frames between window starts (default: half a window)."),
     threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -132,7 +135,7 @@ def lift(
         if len(inputs) > 1:
             err.print(f"[bold]{path.name}[/]")
         try:
-            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet):
+            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid):
                 out.print(f"wrote {p}", highlight=False)
         except _expected_errors() as e:
             if len(inputs) == 1:

@@ -106,12 +106,15 @@ def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, 
 
 def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fps: float,
                    valid: np.ndarray | None = None, lifter: Lifter | None = None,
-                   source: str = "", progress: Progress | None = None) -> LiftResult:
+                   source: str = "", progress: Progress | None = None,
+                   rigid: bool = True) -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
         xy: (N, 17, 2) pixels; conf: (N, 17); valid: (N,) frames where a person was seen
             (default: frames with any finite keypoint).
+        rigid: give the skeleton one set of bone lengths for the whole clip (per-bone median
+            over detected frames, left and right averaged), keeping bone directions.
     """
     xy = np.asarray(xy, dtype=np.float64)
     conf = np.asarray(conf, dtype=np.float64)
@@ -128,15 +131,18 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
         progress("lift", 0, len(xy))
     pose3d = lifter(skeleton.normalize_to_frame(xy, width, height))
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
+    if rigid:
+        lengths = skeleton.symmetric_bone_lengths(pose3d, flags == skeleton.DETECTED)
+        pose3d = skeleton.fix_bone_lengths(pose3d, lengths)
     if progress:
         progress("lift", len(xy), len(xy))
     return LiftResult(source=str(source), kind="keypoints", fps=float(fps), width=int(width),
                       height=int(height), keypoints=xy, conf=conf, flags=flags,
-                      pose3d=pose3d, lifter=lifter.info)
+                      pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid})
 
 
 def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
-               threads: int = 2, progress: Progress | None = None) -> LiftResult:
+               threads: int = 2, progress: Progress | None = None, rigid: bool = True) -> LiftResult:
     """Detect a person in every frame of a video and lift the track to 3D."""
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
     info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress)
@@ -144,7 +150,7 @@ def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifte
         raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
     xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
-                            lifter=lifter, source=str(path), progress=progress)
+                            lifter=lifter, source=str(path), progress=progress, rigid=rigid)
     result.kind = "video"
     result.detector = det_info
     result.landmarks, result.landmark_conf = lm, lm_conf

@@ -169,3 +169,38 @@ def bone_lengths(pose: np.ndarray) -> np.ndarray:
     child = np.arange(1, NUM_JOINTS)
     parent = np.asarray(PARENTS[1:])
     return np.linalg.norm(pose[..., child, :] - pose[..., parent, :], axis=-1)
+
+
+def symmetric_bone_lengths(pose: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """One length per bone for a whole clip: the median over frames, left and right averaged.
+
+    Args:
+        pose: (N, 17, 3) joints; weights: (N,) bool frames to use (default all).
+    Returns:
+        (16,) lengths of the bones child -> parent for joints 1..16.
+    """
+    b = bone_lengths(pose if weights is None else pose[weights])
+    med = np.median(b, axis=0)
+    for l, r in zip(LEFT, RIGHT):
+        med[l - 1] = med[r - 1] = (med[l - 1] + med[r - 1]) / 2
+    return med
+
+
+def fix_bone_lengths(pose: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Give every frame the same bone lengths, keeping each bone's direction.
+
+    A monocular lifter's bones stretch a little from frame to frame; animation rigs (BVH) and
+    most analyses want one rigid skeleton. Joints are rebuilt from the root outwards.
+
+    Args:
+        pose: (N, 17, 3) root-relative joints; lengths: (16,) for joints 1..16.
+    Returns:
+        (N, 17, 3) with ``bone_lengths(out) == lengths`` in every frame.
+    """
+    out = np.array(pose, dtype=np.float64)
+    for j in range(1, NUM_JOINTS):  # parents come before children in PARENTS
+        p = PARENTS[j]
+        d = pose[:, j] - pose[:, p]
+        norm = np.linalg.norm(d, axis=-1, keepdims=True)
+        out[:, j] = out[:, p] + d / np.maximum(norm, 1e-9) * lengths[j - 1]
+    return out

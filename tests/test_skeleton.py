@@ -79,3 +79,19 @@ def test_fill_gaps_replaces_low_confidence_joints():
 def test_fill_gaps_without_any_detection_raises():
     with pytest.raises(ValueError):
         sk.fill_gaps(np.zeros((3, 17, 2)), np.zeros((3, 17)), np.zeros(3, bool), 2)
+
+
+def test_fixed_bone_lengths_keep_directions():
+    rng = np.random.default_rng(3)
+    pose = rng.normal(scale=0.3, size=(20, 17, 3))
+    pose -= pose[:, :1]
+    lengths = sk.symmetric_bone_lengths(pose)
+    for l, r in zip(sk.LEFT, sk.RIGHT):
+        assert lengths[l - 1] == lengths[r - 1]
+    out = sk.fix_bone_lengths(pose, lengths)
+    np.testing.assert_allclose(sk.bone_lengths(out), np.broadcast_to(lengths, (20, 16)), rtol=1e-9)
+    child, parent = np.arange(1, 17), np.array(sk.PARENTS[1:])
+    d_in = pose[:, child] - pose[:, parent]
+    d_out = out[:, child] - out[:, parent]
+    cos = (d_in * d_out).sum(-1) / np.linalg.norm(d_in, axis=-1) / np.linalg.norm(d_out, axis=-1)
+    np.testing.assert_allclose(cos, 1, atol=1e-9)
