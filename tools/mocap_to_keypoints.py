@@ -50,6 +50,8 @@ def main() -> None:
     ap.add_argument("--distance", type=float, default=6.0, help="metres")
     ap.add_argument("--height", type=float, default=1.2, help="camera height, metres")
     ap.add_argument("--yaw", type=float, default=60.0, help="degrees around the performer")
+    ap.add_argument("--start", type=int, default=1,
+                    help="first frame to use (frame 0 of the iClone CMU takes is a stray reset pose)")
     args = ap.parse_args()
 
     d = np.load(args.npz)
@@ -60,6 +62,7 @@ def main() -> None:
     i = hits[0]
     starts = d["clip_start"]
     s, e = starts[i], (starts[i + 1] if i + 1 < len(starts) else len(d["positions"]))
+    s += args.start
     world = d["positions"][s:e, :17].astype(np.float64) + d["root"][s:e, None].astype(np.float64)
 
     centre = world[:, 0].mean(axis=0)
