@@ -60,7 +60,7 @@ def _example_2d(frames: int | None = None) -> np.ndarray:
     from posecli.export.json import read_keypoints
     from posecli.skeleton import normalize_to_frame
     k = read_keypoints(EXAMPLE)
-    x = normalize_to_frame(k.xy, k.width, k.height)[1:]   # frame 0 of the example is off its track
+    x = normalize_to_frame(k.xy, k.width, k.height)
     return x if frames is None else x[:frames]
 
 
