@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posecli.skeleton import LEFT, NECK_FRACTION, NUM_JOINTS, PARENTS, RIGHT, fill_gaps, normalize_to_frame
+from posecli.skeleton import LEFT, NECK_FRACTION, NUM_JOINTS, PARENTS, RIGHT, fill_gaps, mirror, normalize_to_frame
 
 HELD_OUT_CMU = ("07", "13", "85")
 
@@ -348,9 +348,7 @@ def cmu_window(rng: np.random.Generator, clip: MocapClip, frames: int,
 
 def mirror_np(a: np.ndarray, layout: Layout) -> np.ndarray:
     """Negate x and swap left/right joints. (..., J, D) -> (..., J, D)."""
-    out = a[..., layout.flip_permutation(), :].copy()
-    out[..., 0] = -out[..., 0]
-    return out
+    return mirror(a, layout.flip_permutation())
 
 
 class CmuSampler:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from posecli.skeleton import mirror
+
 
 def export_model(model, path: str | Path, opset: int = 17, meta: dict | None = None) -> Path:
     """Write ``model`` (a MixSTE) to ONNX with dynamic batch and time axes; returns the path."""
@@ -128,16 +130,9 @@ class OnnxLifter:
         for i in range(0, len(x), batch):
             chunk = np.asarray(x[i:i + batch], dtype=np.float32)
             if self.flip:
-                both = self.run(np.concatenate([chunk, _mirror(chunk, self.perm)]))
-                y = (both[:len(chunk)] + _mirror(both[len(chunk):], self.perm)) / 2
+                both = self.run(np.concatenate([chunk, mirror(chunk, self.perm)]))
+                y = (both[:len(chunk)] + mirror(both[len(chunk):], self.perm)) / 2
             else:
                 y = self.run(chunk)
             out.append(y)
         return np.concatenate(out)
-
-
-def _mirror(a: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    """Negate x, swap left/right joints. (..., J, D) -> (..., J, D)."""
-    out = a[..., perm, :].copy()
-    out[..., 0] = -out[..., 0]
-    return out

@@ -204,3 +204,14 @@ def fix_bone_lengths(pose: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         norm = np.linalg.norm(d, axis=-1, keepdims=True)
         out[:, j] = out[:, p] + d / np.maximum(norm, 1e-9) * lengths[j - 1]
     return out
+
+
+def mirror(a: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """Mirror poses about the vertical image axis: negate x and swap left/right joints.
+
+    (..., J, D) -> (..., J, D); ``perm`` is the layout's left/right swap (see
+    :func:`flip_permutation`). Valid for frame-centred normalised 2D and root-relative 3D.
+    """
+    out = a[..., perm, :].copy()
+    out[..., 0] = -out[..., 0]
+    return out

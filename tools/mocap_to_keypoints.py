@@ -19,23 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """World-to-camera rotation (3, 3) for a Y-up world and an OpenCV camera at ``eye``."""
-    fwd = target - eye
-    fwd /= np.linalg.norm(fwd)
-    right = np.cross(fwd, [0.0, 1.0, 0.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(fwd, right)
-    return np.stack([right, down, fwd])
-
-
-def project(points_world: np.ndarray, rot: np.ndarray, eye: np.ndarray, f: float,
-            cx: float, cy: float) -> tuple[np.ndarray, np.ndarray]:
-    """(..., 3) world points -> (..., 2) pixels and (..., 3) camera-frame points (pinhole)."""
-    cam = (points_world - eye) @ rot.T
-    px = np.stack([f * cam[..., 0] / cam[..., 2] + cx, f * cam[..., 1] / cam[..., 2] + cy], axis=-1)
-    return px, cam
+from posecli.data import look_at, project
 
 
 def main() -> None:
@@ -74,8 +58,9 @@ def main() -> None:
     offset = np.array([c * facing[0] + sn * facing[2], 0.0, -sn * facing[0] + c * facing[2]])
     eye = centre + args.distance * offset
     eye[1] = args.height
-    rot = look_at(eye, centre)
-    px, cam = project(world, rot, eye, args.focal, args.width / 2, args.height_px / 2)
+    rot = look_at(eye, centre, np.array([0.0, 1.0, 0.0]))
+    cam = (world - eye) @ rot.T
+    px = project(cam, args.focal, np.array([args.width / 2, args.height_px / 2]))
     if not ((px >= 0).all(-1) & (px[..., 0] < args.width) & (px[..., 1] < args.height_px)).all():
         raise SystemExit("the performer leaves the frame: use a larger --distance")
 
