@@ -176,3 +176,15 @@ def test_corrupted_and_truncated_video_still_give_valid_json(tmp_path, tiny_weig
         doc = json.loads((tmp_path / "out" / f"{name}.json").read_text())
         jsonschema.validate(doc, schema("result"))
         assert doc["input"]["num_frames"] > 20
+
+
+def test_lift_never_imports_training_code(tmp_path, tiny_weights):
+    import subprocess
+    import sys
+    code = ("import sys; from typer.testing import CliRunner; from posecli.cli import app; "
+            f"r = CliRunner().invoke(app, ['lift', {str(EXAMPLE_KP)!r}, '-o', {str(tmp_path)!r}, "
+            f"'--weights', {str(tiny_weights)!r}, '-q']); assert r.exit_code == 0, r.output; "
+            "print(' '.join(m for m in sys.modules if m.startswith('posecli')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "posecli.lifter" in loaded
+    assert not {"posecli.train", "posecli.data", "posecli.losses", "posecli.evaluate"} & set(loaded)
