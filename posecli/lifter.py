@@ -153,19 +153,22 @@ def save_checkpoint(model: MixSTE, path: str | Path, meta: dict | None = None) -
 def load_lifter(path: str | Path, expected_sha256: str | None = None) -> tuple[MixSTE, dict]:
     """Load a checkpoint after verifying its checksum (see :mod:`posecli.weights`).
 
-    Returns the model in eval mode and the checkpoint's metadata.
+    Returns the model in eval mode and the checkpoint's metadata, plus ``file`` (the resolved
+    path) and ``sha256`` of the file read (it is read and hashed once).
     """
-    from posecli.weights import WeightsError, verified
+    import io
 
-    path = verified(path, expected_sha256)
+    from posecli.weights import WeightsError, read_verified
+
+    path, data, digest = read_verified(path, expected_sha256)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         model = MixSTE(LifterConfig.from_dict(ckpt["config"]))
         model.load_state_dict(ckpt["state_dict"])
     except Exception as e:  # a truncated or foreign file: one clear line, not a traceback
         raise WeightsError(f"{path}: not a posecli lifter checkpoint ({type(e).__name__}: {e})") from None
     model.eval()
-    return model, dict(ckpt.get("meta", {}))
+    return model, {**ckpt.get("meta", {}), "file": str(path), "sha256": digest}
 
 
 def predict(model: MixSTE, x: np.ndarray, flip: bool = True, batch: int = 32) -> np.ndarray:

@@ -99,12 +99,14 @@ class OnnxLifter:
 
     @classmethod
     def from_checkpoint(cls, model, path: str | Path, flip: bool = True, cache: str | Path | None = None,
-                        threads: int = 0) -> "OnnxLifter":
+                        threads: int = 0, digest: str | None = None) -> "OnnxLifter":
         """Runner for a loaded checkpoint: reuses ``<checkpoint>.onnx`` or a cached export whose
-        recorded checksum matches, else exports into the cache (``~/.cache/posecli``)."""
+        recorded checksum matches, else exports into the cache (``~/.cache/posecli``).
+
+        digest: the checkpoint's sha256 when the caller has it already (else it is computed)."""
         from posecli.weights import USER_CACHE, sha256
 
-        digest = sha256(path)
+        digest = digest or sha256(path)
         candidates = [Path(path).with_suffix(".onnx"),
                       Path(cache or USER_CACHE) / f"lifter-{digest[:16]}.onnx"]
         for c in candidates:

@@ -47,20 +47,18 @@ def load_lifter(weights: str | Path | None = None, flip: bool = True, backend: s
     backend: "torch" or "onnx" (onnxruntime on an exported model; see ``posecli export-onnx``).
     """
     from posecli import lifter as lifter_mod
-    from posecli.weights import sha256, verified
-
-    path = verified(weights or DEFAULT_WEIGHTS)
-    model, meta = lifter_mod.load_lifter(path)
+    model, meta = lifter_mod.load_lifter(weights or DEFAULT_WEIGHTS)
+    path = Path(meta["file"])
     frames = model.cfg.frames
     if backend == "torch":
         fn = lambda x: lifter_mod.predict(model, x, flip=flip)  # noqa: E731
     elif backend == "onnx":
         from posecli.onnx_lifter import OnnxLifter
-        fn = OnnxLifter.from_checkpoint(model, path, flip=flip)
+        fn = OnnxLifter.from_checkpoint(model, path, flip=flip, digest=meta["sha256"])
     else:
         raise ValueError(f"unknown lifter backend {backend!r} (choose torch or onnx)")
     info = {
-        "weights": path.name, "sha256": sha256(path), "config": model.cfg.__dict__.copy(),
+        "weights": path.name, "sha256": meta["sha256"], "config": model.cfg.__dict__.copy(),
         "window": frames, "stride": stride or max(1, frames // 2), "flip_test": flip,
         "backend": backend, "trained_on": meta.get("data", ""),
     }

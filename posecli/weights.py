@@ -53,23 +53,30 @@ def find(name: str) -> Path:
     raise WeightsError(f"model file {name!r} not found in {', '.join(map(str, search_dirs()))}")
 
 
-def verified(name_or_path: str | Path, expected: str | None = None) -> Path:
-    """Resolve a model file and check its sha256.
+def read_verified(name_or_path: str | Path, expected: str | None = None) -> tuple[Path, bytes, str]:
+    """Resolve a model file, read it once and check its sha256.
 
     A bare name is looked up with :func:`find` and checked against the manifest. A path is
     checked against ``expected`` when given, else against the manifest entry of its file
     name when there is one, else accepted as the user's own file.
+
+    Returns (path, file contents, sha256 hex digest).
     """
     p = Path(name_or_path)
     path = p if (p.parent != Path(".") or p.is_file()) else find(str(p))
     if not path.is_file():
         raise WeightsError(f"model file {path} not found")
+    data = path.read_bytes()
+    got = hashlib.sha256(data).hexdigest()
     if expected is None:
         expected = load_manifest().get(path.name, {}).get("sha256")
-    if expected is not None:
-        got = sha256(path)
-        if got != expected:
-            raise WeightsError(
-                f"{path}: checksum mismatch (sha256 {got[:12]}..., expected {expected[:12]}...); "
-                "the file is corrupt or not the one shipped: re-download or re-clone it")
-    return path
+    if expected is not None and got != expected:
+        raise WeightsError(
+            f"{path}: checksum mismatch (sha256 {got[:12]}..., expected {expected[:12]}...); "
+            "the file is corrupt or not the one shipped: re-download or re-clone it")
+    return path, data, got
+
+
+def verified(name_or_path: str | Path, expected: str | None = None) -> Path:
+    """Path of a model file whose sha256 matches (see :func:`read_verified`)."""
+    return read_verified(name_or_path, expected)[0]
