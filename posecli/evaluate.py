@@ -55,9 +55,11 @@ def evaluate_sequences(model: MixSTE, seqs: list[Sequence], layout: Layout, flip
     """Metrics in mm, frame-weighted, overall and per (action, subject).
 
     ``joints``: evaluate only these joint indices (after prediction), e.g. shared joints.
-    Returns {"all": {p1,p2,mpjve,frames}, "cells": {(action, subject): {...}}}.
+    Returns {"all": {p1,p2,mpjve,frames}, "cells": {(action, subject): {...}},
+    "per_joint": [P1 of each scored joint, mm]}.
     """
     acc: dict = defaultdict(lambda: np.zeros(4))  # sum p1*n, p2*n, mpjve*(n-1), n
+    joint_sum = 0.0  # (J,) summed per-joint error, to see which joints carry the error
     for s in seqs:
         pred = lift_sequence(model, s.x, layout, flip, stride, fn)
         gt = s.y
@@ -70,8 +72,11 @@ def evaluate_sequences(model: MixSTE, seqs: list[Sequence], layout: Layout, flip
                       (mpjve(pred, gt) * (n - 1)) if n > 1 else 0.0, n]) * np.array([1e3, 1e3, 1e3, 1])
         acc[(s.action, s.subject)] += v
         acc[("all", "all")] += v
+        joint_sum = joint_sum + np.linalg.norm(pred - gt, axis=-1).sum(axis=0) * 1e3
     cells = {k: _finish(v) for k, v in acc.items() if k != ("all", "all")}
-    return {"all": _finish(acc[("all", "all")]), "cells": cells}
+    total = acc[("all", "all")]
+    return {"all": _finish(total), "cells": cells,
+            "per_joint": (np.asarray(joint_sum) / max(total[3], 1)).round(2).tolist()}
 
 
 def _finish(v: np.ndarray) -> dict:
@@ -151,8 +156,11 @@ def run_evaluation(weights: str | Path, data: str = "humaneva", data_2d: str = "
     table.add_row("all frames", "", *[f"{results[n]['all'][m]:.2f}" for n in results
                                       for m in ("p1", "p2", "mpjve")])
     console.print(table)
-    out = {"weights": str(weights), "data": desc, "frames": t, "flip": flip,
-           **{n: {"all": r["all"], "cell_avg": r["cell_avg"],
+    names = [layout.names[j] for j in (joints if joints is not None else range(len(layout.names)))]
+    worst = sorted(zip(results["overlap"]["per_joint"], names), reverse=True)[:5]
+    console.print("largest per-joint P1 (overlap): " + ", ".join(f"{n} {e:.1f}" for e, n in worst))
+    out = {"weights": str(weights), "data": desc, "frames": t, "flip": flip, "joint_names": names,
+           **{n: {"all": r["all"], "cell_avg": r["cell_avg"], "per_joint": r["per_joint"],
                   "cells": {f"{a}/{s}": v for (a, s), v in r["cells"].items()}} for n, r in results.items()}}
     if json_out:
         Path(json_out).write_text(json.dumps(out, indent=1))

@@ -107,3 +107,7 @@ def test_evaluate_command_on_humaneva(shared, tmp_path):
     assert set(r) >= {"overlap", "non-overlap"}
     assert len(r["overlap"]["cells"]) == 6
     assert all(np.isfinite(v["p1"]) and v["p2"] <= v["p1"] for v in r["overlap"]["cells"].values())
+    # per-joint errors are a decomposition of P1: their mean over joints is the overall P1
+    pj = r["overlap"]["per_joint"]
+    assert len(pj) == len(r["joint_names"]) == HUMANEVA.joints
+    assert np.mean(pj) == pytest.approx(r["overlap"]["all"]["p1"], rel=1e-3)
