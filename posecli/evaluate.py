@@ -59,7 +59,8 @@ def evaluate_sequences(model: MixSTE, seqs: list[Sequence], layout: Layout, flip
     "per_joint": [P1 of each scored joint, mm]}.
     """
     acc: dict = defaultdict(lambda: np.zeros(4))  # sum p1*n, p2*n, mpjve*(n-1), n
-    joint_sum = 0.0  # (J,) summed per-joint error, to see which joints carry the error
+    # (J,) summed per-joint error, to see which joints carry the error
+    joint_sum = np.zeros(len(joints) if joints is not None else layout.joints)
     for s in seqs:
         pred = lift_sequence(model, s.x, layout, flip, stride, fn)
         gt = s.y
@@ -72,11 +73,11 @@ def evaluate_sequences(model: MixSTE, seqs: list[Sequence], layout: Layout, flip
                       (mpjve(pred, gt) * (n - 1)) if n > 1 else 0.0, n]) * np.array([1e3, 1e3, 1e3, 1])
         acc[(s.action, s.subject)] += v
         acc[("all", "all")] += v
-        joint_sum = joint_sum + np.linalg.norm(pred - gt, axis=-1).sum(axis=0) * 1e3
+        joint_sum += np.linalg.norm(pred - gt, axis=-1).sum(axis=0) * 1e3
     cells = {k: _finish(v) for k, v in acc.items() if k != ("all", "all")}
     total = acc[("all", "all")]
     return {"all": _finish(total), "cells": cells,
-            "per_joint": (np.asarray(joint_sum) / max(total[3], 1)).round(2).tolist()}
+            "per_joint": (joint_sum / max(total[3], 1)).round(2).tolist()}
 
 
 def _finish(v: np.ndarray) -> dict:
