@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
 
 def train_cmd(
     out: Path = typer.Option(..., "-o", "--out", help="run folder (config, metrics, checkpoints)"),
-    data: str = typer.Option("cmu", help="cmu | humaneva | path to a VideoPose3D data_3d_*.npz"),
+    data: str = typer.Option("cmu", help="cmu | humaneva | humaneva17 (H36M-17 layout, to fine-tune a CMU model) | path to a VideoPose3D data_3d_*.npz"),
     data_2d: str = typer.Option("", help="VideoPose3D data_2d_*.npz (with a data_3d path)"),
     cameras: str = typer.Option("", help="camera pickle for VideoPose3D data (Human3.6M format)"),
     frames: int = typer.Option(81, help="window length T"),
