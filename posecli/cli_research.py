@@ -45,6 +45,11 @@ def train_cmd(
     init: str = typer.Option("", help="initial weights (fine-tuning)"),
     time_limit: float = typer.Option(0.0, help="stop after this many minutes (0: none)"),
     virtual: float = typer.Option(0.0, help="humaneva: fraction of windows seen by random virtual cameras"),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda (bf16 autocast on cuda)"),
+    workers: int = typer.Option(0, help="processes making training windows (0: none, in the training process)"),
+    more_data: bool = typer.Option(False, help="cmu: add cmu_more.npz (held-out subjects stay out)"),
+    clean: bool = typer.Option(False, help="cmu: drop T-pose frames and bad clips, move the Daz rig's hips"),
+    aug: str = typer.Option("v2", help="cmu augmentation: v2 (shipped v2 lifter) | v3 (high cameras, tumbles, limb spread 12 %)"),
     resume: bool = typer.Option(False, help="continue the run in OUT from its last.pt"),
     progress: bool = typer.Option(True, help="rich progress bars"),
 ) -> None:
@@ -55,24 +60,26 @@ def train_cmd(
                       steps_per_epoch=steps_per_epoch, batch=batch, lr=lr, lr_min=lr_min,
                       schedule=schedule, lr_decay=lr_decay, warmup_steps=warmup_steps,
                       weight_decay=weight_decay, seed=seed, threads=threads, init=init,
-                      time_limit_min=time_limit, extra={"virtual": virtual})
+                      time_limit_min=time_limit, device=device, workers=workers, more_data=more_data,
+                      clean=clean, aug=aug, extra={"virtual": virtual})
     train(cfg, out, resume=resume, progress=progress)
 
 
 def evaluate_cmd(
     weights: Path = typer.Option(..., "--weights", "-w", help="lifter checkpoint"),
-    data: str = typer.Option("humaneva", help="humaneva | cmu | cmu-typical | path to a VideoPose3D data_3d_*.npz"),
+    data: str = typer.Option("humaneva", help="humaneva | cmu | cmu-clean | cmu-more | cmu-typical | path to a VideoPose3D data_3d_*.npz"),
     data_2d: str = typer.Option("", help="VideoPose3D data_2d_*.npz"),
     cameras: str = typer.Option("", help="camera pickle for VideoPose3D data"),
     cameras_per_clip: int = typer.Option(2, help="CMU: fixed-seed virtual cameras per held-out clip"),
     flip: bool = typer.Option(True, help="flip test-time augmentation"),
     threads: int = typer.Option(1),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the results here"),
+    device: str = typer.Option("cpu", help="cpu | cuda"),
 ) -> None:
     from posecli.evaluate import run_evaluation
 
     run_evaluation(weights, data, data_2d=data_2d, cameras=cameras, cameras_per_clip=cameras_per_clip,
-                   flip=flip, threads=threads, json_out=json_out)
+                   flip=flip, threads=threads, json_out=json_out, device=device)
 
 
 def export_cmd(

@@ -151,21 +151,85 @@ class MocapClip:
     name: str
 
 
-def load_cmu(path: str | Path | None = None, subjects: tuple[str, ...] | None = None,
-             exclude: tuple[str, ...] = ()) -> list[MocapClip]:
-    """CMU clips as world-space H36M-17 joints (toes dropped), Y up, metres."""
-    path = Path(path) if path else shared_data_dir() / "mocap" / "cmu_h36m.npz"
-    d = np.load(path)
-    pos = d["positions"].astype(np.float32)[:, :NUM_JOINTS]
-    root = d["root"].astype(np.float32)
-    starts = d["clip_start"]
-    ends = np.r_[starts[1:], len(pos)]
+# Clips whose head is held more than 60 degrees off the torso axis for most frames.
+BAD_CMU_CLIPS = frozenset({"60_06", "60_07"})
+# Shin/thigh ratio of the cgspeed MB / ASF / Max skeletons (mean 1.01) and adult anatomy (~1.0);
+# the Daz rig is "hip-corrected" to 1.23 (thigh 0.368 m, shin 0.454 m): its hips sit low.
+REFERENCE_SHIN_THIGH = 1.01
+T_POSE_JUMP_M = 0.3  # a joint moving this far in one 30 fps frame (9 m/s) is a rig reset, not motion
+
+
+def cmu_files(more: bool = False) -> tuple[Path, ...]:
+    """``cmu_h36m.npz`` and, with ``more``, ``cmu_more.npz`` from the shared data folder."""
+    base = shared_data_dir() / "mocap"
+    return (base / "cmu_h36m.npz",) + ((base / "cmu_more.npz",) if more else ())
+
+
+def raise_daz_hips(world: np.ndarray, ratio: float = REFERENCE_SHIN_THIGH) -> np.ndarray:
+    """Move a Daz-rig clip's hip joints up the torso to where the other skeletons put them.
+
+    (N, >=17, 3) world metres, Y up -> same shape. Each hip rises by d along the pelvis's up
+    axis (pelvis -> spine, made orthogonal to the hip axis) and each thigh grows by d along its
+    own direction, so that shin/thigh becomes ``ratio``. The knees of a standing pose stay where
+    they were (hip up d, thigh longer by d); bone lengths stay constant over the clip; ankles and
+    toes move with their knee; the pelvis stays the midpoint of the hips.
+    """
+    w = np.array(world, dtype=np.float64, copy=True)
+    thigh = np.linalg.norm(w[:, 2] - w[:, 1], axis=-1).mean()
+    shin = np.linalg.norm(w[:, 3] - w[:, 2], axis=-1).mean()
+    d = shin / ratio - thigh
+    if d <= 0:
+        return world
+    across = w[:, 1] - w[:, 4]
+    across /= np.linalg.norm(across, axis=-1, keepdims=True) + 1e-9
+    up = w[:, 7] - w[:, 0]
+    up -= (up * across).sum(-1, keepdims=True) * across
+    up /= np.linalg.norm(up, axis=-1, keepdims=True) + 1e-9
+    # (hip, knee, [ankle, toe...]) per side; toes (17 r, 18 l) exist in the raw 19-joint data
+    sides = ((1, 2, [3] + ([17] if w.shape[1] > 17 else [])), (4, 5, [6] + ([18] if w.shape[1] > 18 else [])))
+    for hip, knee, below in sides:
+        u = w[:, knee] - w[:, hip]
+        u /= np.linalg.norm(u, axis=-1, keepdims=True) + 1e-9
+        new_hip = w[:, hip] + d * up
+        new_knee = new_hip + (thigh + d) * u
+        shift = new_knee - w[:, knee]
+        w[:, hip], w[:, knee] = new_hip, new_knee
+        for j in below:
+            w[:, j] += shift
+    w[:, 0] = (w[:, 1] + w[:, 4]) / 2
+    return w.astype(world.dtype)
+
+
+def load_cmu(path: str | Path | tuple | list | None = None, subjects: tuple[str, ...] | None = None,
+             exclude: tuple[str, ...] = (), clean: bool = False) -> list[MocapClip]:
+    """CMU clips as world-space H36M-17 joints (toes dropped), Y up, metres.
+
+    ``path``: one npz or several (default ``cmu_h36m.npz``). ``clean``: drop a first frame that
+    jumps (the Daz rig's T-pose), skip :data:`BAD_CMU_CLIPS`, and move the Daz rig's hips up
+    (:func:`raise_daz_hips`). Evaluation keeps ``clean=False`` so held-out figures stay
+    comparable across versions.
+    """
+    paths = [Path(p) for p in path] if isinstance(path, (tuple, list)) else [Path(path) if path else cmu_files()[0]]
     clips = []
-    for i, (s, e) in enumerate(zip(starts, ends)):
-        subj = str(d["subject"][i])
-        if (subjects is not None and subj not in subjects) or subj in exclude:
-            continue
-        clips.append(MocapClip(pos[s:e] + root[s:e, None], subj, str(d["clip_name"][i])))
+    for file in paths:
+        d = np.load(file)
+        pos = d["positions"].astype(np.float32)
+        root = d["root"].astype(np.float32)
+        starts = d["clip_start"]
+        ends = np.r_[starts[1:], len(pos)]
+        for i, (s, e) in enumerate(zip(starts, ends)):
+            subj, name = str(d["subject"][i]), str(d["clip_name"][i])
+            if (subjects is not None and subj not in subjects) or subj in exclude:
+                continue
+            world = pos[s:e] + root[s:e, None]
+            if clean:
+                if name in BAD_CMU_CLIPS:
+                    continue
+                if len(world) > 1 and np.abs(world[1] - world[0]).max() > T_POSE_JUMP_M:
+                    world = world[1:]
+                if str(d["skeleton"][i]) == "cgspeed_daz":
+                    world = raise_daz_hips(world)
+            clips.append(MocapClip(world[:, :NUM_JOINTS], subj, name))
     return clips
 
 
@@ -181,6 +245,9 @@ class CameraAug:
     k1: float = 0.08                                # radial distortion in [-k1, k1]
     sizes: tuple[tuple[int, int], ...] = ((1920, 1080), (1280, 720), (640, 480), (1440, 1080),
                                           (1080, 1920), (720, 1280), (1080, 1080), (1000, 1002))
+    p_high: float = 0.0                             # fraction of high cameras looking down
+    high_height: tuple[float, float] = (2.5, 6.0)
+    high_distance: tuple[float, float] = (2.5, 8.0)
 
 
 def random_camera(rng: np.random.Generator, world: np.ndarray, aug: CameraAug = CameraAug(),
@@ -196,9 +263,10 @@ def random_camera(rng: np.random.Generator, world: np.ndarray, aug: CameraAug = 
         fov = np.deg2rad(rng.uniform(*aug.hfov))
         f = max(w, h) / 2 / np.tan(fov / 2)
         yaw = rng.uniform(0, 2 * np.pi)
-        dist = rng.uniform(*aug.distance)
+        high = rng.random() < aug.p_high
+        dist = rng.uniform(*(aug.high_distance if high else aug.distance))
         cam = centre + np.array([np.sin(yaw) * dist, 0.0, np.cos(yaw) * dist])
-        cam[1] = rng.uniform(*aug.height)
+        cam[1] = rng.uniform(*(aug.high_height if high else aug.height))
         target = np.array([centre[0], rng.uniform(*aug.target_height), centre[2]])
         r = look_at(cam, target, np.array([0.0, 1.0, 0.0]), np.deg2rad(rng.normal(0, aug.roll)))
         # off-centre subject: rotate the camera by a fraction of half the field of view
@@ -315,6 +383,28 @@ class CmuAug:
     bone_spread: float = 0.08
     flip: bool = True
     synthesise: bool = True                    # build spine/neck/pelvis/thorax like inference
+    p_tumble: float = 0.0                      # fraction of windows turned about a level axis
+    tumble_deg: tuple[float, float] = (45.0, 180.0)
+
+
+def tumble(rng: np.random.Generator, world: np.ndarray, deg: tuple[float, float]) -> np.ndarray:
+    """Turn a window (T, J, 3, Y up) about a random level axis through its mean pelvis, by an
+    angle in ``deg`` (degrees), and set its lowest joint on the floor: inverted, lying and
+    rolling bodies, which 37 minutes of CMU barely hold."""
+    a = rng.uniform(0, 2 * np.pi)
+    axis = np.array([np.cos(a), 0.0, np.sin(a)])
+    t = np.deg2rad(rng.uniform(*deg)) * rng.choice([-1.0, 1.0])
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    r = np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
+    centre = world[:, 0].mean(0)
+    out = (world - centre) @ r.T + centre
+    out[..., 1] -= out[..., 1].min()
+    return out
+
+
+# Augmentation aimed at the rendered benchmark's failures (high cameras looking down, inverted
+# bodies, more limb-length variety); "v2" (CmuAug()) is the shipped v2 lifter's.
+AUG_V3 = CmuAug(camera=CameraAug(p_high=0.25), bone_spread=0.12, p_tumble=0.05)
 
 
 def cmu_window(rng: np.random.Generator, clip: MocapClip, frames: int,
@@ -333,6 +423,8 @@ def cmu_window(rng: np.random.Generator, clip: MocapClip, frames: int,
     world = resample(clip.world, start, speed, frames).astype(np.float64)
     if aug.bone_spread and h36m:
         world = scale_bones(rng, world, aug.bone_spread)
+    if aug.p_tumble and rng.random() < aug.p_tumble:
+        world = tumble(rng, world, aug.tumble_deg)
     cam = random_camera(rng, world, aug.camera)
     uv, y = view(world, cam)
     if aug.synthesise and h36m:

@@ -24,14 +24,16 @@ PAPER_HUMANEVA_AVG = {"MixSTE scratch (T=43)": 28.5, "VideoPose3D (T=81)": 18.9,
 def predict_batch(model: MixSTE, x: np.ndarray, perm: np.ndarray, flip: bool = True,
                   batch: int = 64) -> np.ndarray:
     """Lifter on whole windows with optional flip TTA, any layout. (B,T,J,2) -> (B,T,J,3)."""
-    p = torch.as_tensor(perm)
+    dev = next(model.parameters()).device
+    p = torch.as_tensor(perm, device=dev)
     out = []
     with torch.inference_mode():
         for chunk in torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32).split(batch):
+            chunk = chunk.to(dev)
             y = model(chunk)
             if flip:
                 y = (y + mirror(model(mirror(chunk, p)), p)) / 2
-            out.append(y)
+            out.append(y.float().cpu())
     return torch.cat(out).numpy()
 
 
@@ -104,15 +106,20 @@ def load_eval_data(data: str, joints: int, data_2d: str = "", cameras: str = "",
             return (humaneva_as_h36m(seqs), H36M, list(HE_TO_H36M),
                     "HumanEva-I Validate Walk/Jog S1-S3, 3 cameras, GT 2D; 17-joint model scored on the 15 shared joints")
         return seqs, HUMANEVA, None, "HumanEva-I Validate Walk/Jog S1-S3, 3 cameras, GT 2D, 15 joints"
-    if data in ("cmu", "cmu-typical"):
-        from posecli.data import TYPICAL_CAMERA, CameraAug
+    if data in ("cmu", "cmu-typical", "cmu-clean", "cmu-more"):
+        from posecli.data import TYPICAL_CAMERA, CameraAug, cmu_files
         aug = TYPICAL_CAMERA if data == "cmu-typical" else CameraAug()
-        seqs = cmu_eval_sequences(load_cmu(subjects=HELD_OUT_CMU), cameras_per_clip, seed=0, aug=aug)
+        if data == "cmu-more":  # cmu_more.npz's held-out subjects (13, 85), cleaned
+            clips, what = load_cmu(cmu_files(True)[1:], subjects=HELD_OUT_CMU, clean=True), "cmu_more.npz, cleaned"
+        else:  # "cmu": the raw held-out set, comparable across versions; "cmu-clean": cleaned
+            clips = load_cmu(subjects=HELD_OUT_CMU, clean=data == "cmu-clean")
+            what = "cmu_h36m.npz" + (", cleaned" if data == "cmu-clean" else "")
+        seqs = cmu_eval_sequences(clips, cameras_per_clip, seed=0, aug=aug)
         for s in seqs:
             s.action = "cmu"
         kind = "eye-level 'typical video' cameras (1.0-1.8 m high, 3-6 m away)" if data == "cmu-typical" \
             else "training-distribution virtual cameras"
-        return (seqs, H36M, None, f"CMU held-out subjects {', '.join(HELD_OUT_CMU)}, {cameras_per_clip} "
+        return (seqs, H36M, None, f"CMU held-out subjects {', '.join(HELD_OUT_CMU)} ({what}), {cameras_per_clip} "
                 f"fixed-seed {kind} per clip, GT 2D")
     seqs = load_vp3d(data, data_2d, ("S9", "S11"), cameras)
     return seqs, H36M, None, f"{data} S9, S11"
@@ -120,7 +127,7 @@ def load_eval_data(data: str, joints: int, data_2d: str = "", cameras: str = "",
 
 def run_evaluation(weights: str | Path, data: str = "humaneva", data_2d: str = "", cameras: str = "",
                    cameras_per_clip: int = 2, flip: bool = True, threads: int = 1,
-                   json_out: str | Path | None = None) -> dict:
+                   json_out: str | Path | None = None, device: str = "cpu") -> dict:
     """Evaluate a checkpoint with overlapping (stride T/2) and non-overlapping windows; print tables."""
     import json
 
@@ -134,6 +141,7 @@ def run_evaluation(weights: str | Path, data: str = "humaneva", data_2d: str = "
     if not console.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
         console = Console(width=150)
     model, meta = load_lifter(weights)
+    model.to(device)
     seqs, layout, joints, desc = load_eval_data(data, model.cfg.joints, data_2d, cameras, cameras_per_clip)
     t = model.cfg.frames
     results = {}

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posecli.data import (H36M, HE_TO_H36M, HELD_OUT_CMU, HUMANEVA, CmuAug, CmuSampler, Layout, MixedSampler,
-                          SequenceSampler, cmu_eval_sequences, humaneva_as_h36m, humaneva_virtual_sampler,
-                          load_cmu, load_humaneva, load_vp3d)
+from posecli.data import (AUG_V3, H36M, HE_TO_H36M, HELD_OUT_CMU, HUMANEVA, CmuAug, CmuSampler, Layout,
+                          MixedSampler, SequenceSampler, cmu_eval_sequences, cmu_files, humaneva_as_h36m,
+                          humaneva_virtual_sampler, load_cmu, load_humaneva, load_vp3d)
 from posecli.lifter import LifterConfig, MixSTE, count_parameters, save_checkpoint
 from posecli.losses import joint_weights, mixste_loss
 
@@ -54,6 +54,11 @@ class TrainConfig:
     init: str = ""                 # start from these weights (fine-tuning)
     val_cameras: int = 1           # CMU: virtual cameras per held-out clip for validation
     time_limit_min: float = 0.0    # stop after this many minutes (0: no limit)
+    device: str = "cpu"            # auto | cpu | cuda
+    workers: int = 0               # processes making training windows (0: in the training process)
+    more_data: bool = False        # CMU: add cmu_more.npz (its held-out subjects stay out)
+    clean: bool = False            # CMU: drop T-pose frames and bad clips, move the Daz hips
+    aug: str = "v2"                # CMU augmentation: v2 (CmuAug()) | v3 (data.AUG_V3)
     extra: dict = field(default_factory=dict)
 
     def lifter_config(self, joints: int) -> LifterConfig:
@@ -66,12 +71,14 @@ def build_data(cfg: TrainConfig):
     """(sampler, validation sequences, layout, description) for the configured data."""
     if cfg.data == "cmu":
         held = tuple(cfg.test_subjects) or HELD_OUT_CMU
-        train = load_cmu(subjects=tuple(cfg.train_subjects) or None, exclude=held)
+        files = cmu_files(cfg.more_data)
+        train = load_cmu(files, subjects=tuple(cfg.train_subjects) or None, exclude=held, clean=cfg.clean)
         val = cmu_eval_sequences(load_cmu(subjects=held), cfg.val_cameras, seed=0)
-        desc = {"dataset": "CMU mocap (cmu_h36m.npz) with random virtual cameras",
+        desc = {"dataset": f"CMU mocap ({' + '.join(f.name for f in files)}) with random virtual cameras",
                 "train_subjects": sorted({c.subject for c in train}), "held_out_subjects": list(held),
-                "train_clips": len(train), "train_frames": int(sum(len(c.world) for c in train))}
-        return CmuSampler(train, cfg.frames, CmuAug()), val, H36M, desc
+                "train_clips": len(train), "train_frames": int(sum(len(c.world) for c in train)),
+                "clean": cfg.clean, "augmentation": cfg.aug}
+        return CmuSampler(train, cfg.frames, AUG_V3 if cfg.aug == "v3" else CmuAug()), val, H36M, desc
     if cfg.data in ("humaneva", "humaneva17"):
         train = load_humaneva("Train")
         val = load_humaneva("Validate")
@@ -115,6 +122,61 @@ def lr_at(cfg: TrainConfig, step: int, elapsed_s: float = 0.0) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * p))
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: no CUDA device is available to torch")
+    return torch.device(name)
+
+
+_WORKER_SAMPLER = None  # the sampler, inherited by forked worker processes
+
+
+def _init_worker(sampler) -> None:
+    global _WORKER_SAMPLER
+    _WORKER_SAMPLER = sampler
+    torch.set_num_threads(1)
+
+
+def _make_batch(args: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """One batch of (B, T, J, 2), (B, T, J, 3) from the generator of (seed, epoch, step)."""
+    seed, epoch, step, size = args
+    return _WORKER_SAMPLER.batch(np.random.default_rng([seed, epoch, step]), size)
+
+
+class BatchSource:
+    """Training batches in step order, made in ``workers`` forked processes (or here when 0),
+    at most ``4 * workers`` ahead. Windows depend only on (seed, epoch, step), not on workers."""
+
+    def __init__(self, sampler, seed: int, batch: int, workers: int):
+        import multiprocessing as mp
+        from collections import deque
+
+        self.sampler, self.seed, self.size = sampler, seed, batch
+        self.pool = mp.get_context("fork").Pool(workers, _init_worker, (sampler,)) if workers > 0 else None
+        self.ahead = 4 * workers
+        self.queue: deque = deque()
+        self.next_key: tuple[int, int] | None = None
+
+    def get(self, epoch: int, step: int, steps_per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.pool is None:
+            return self.sampler.batch(np.random.default_rng([self.seed, epoch, step]), self.size)
+        if self.next_key != (epoch, step):  # first call, or a jump: start queueing afresh
+            self.queue.clear()
+            self.next_key = (epoch, step)
+        while len(self.queue) < self.ahead:
+            e, i = self.next_key
+            self.queue.append(self.pool.apply_async(_make_batch, ((self.seed, e, i, self.size),)))
+            self.next_key = (e, i + 1) if i + 1 < steps_per_epoch else (e + 1, 0)
+        return self.queue.popleft().get()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+
+
 def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True) -> dict:
     """Run (or resume) a training; returns the final metrics history entry."""
     from rich.console import Console
@@ -127,18 +189,22 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sampler, val, layout, desc = build_data(cfg)
+    source = BatchSource(sampler, cfg.seed, cfg.batch, cfg.workers)  # fork before CUDA starts
+    device = resolve_device(cfg.device)
+    amp = device.type == "cuda"  # bf16 autocast on the GPU; fp32 on the CPU
     torch.manual_seed(cfg.seed)
     model = MixSTE(cfg.lifter_config(layout.joints))
     if cfg.init:
         ck = torch.load(cfg.init, map_location="cpu", weights_only=True)
         _load_compatible(model, ck["state_dict"])
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    w = joint_weights(layout.names)
+    w = joint_weights(layout.names).to(device)
     history: list[dict] = []
     start_epoch, elapsed, best = 0, 0.0, float("inf")
     last = out / "last.pt"
-    if resume and last.is_file():
-        st = torch.load(last, map_location="cpu", weights_only=True)
+    if resume and (last.is_file() or _parts(last)):
+        st = load_split(last)
         model.load_state_dict(st["state_dict"])
         opt.load_state_dict(st["optimizer"])
         start_epoch, elapsed, best = st["epoch"] + 1, st["elapsed"], st["best"]
@@ -146,13 +212,13 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         console.print(f"resumed {out} at epoch {start_epoch}")
     (out / "config.json").write_text(json.dumps(
         {"train": asdict(cfg), "lifter": asdict(model.cfg), "data": desc,
-         "parameters": count_parameters(model)}, indent=1))
+         "parameters": count_parameters(model), "device": _device_name(device), "torch": torch.__version__},
+        indent=1))
     console.print(f"{desc['dataset']}: {count_parameters(model):,} parameters, "
                   f"{cfg.epochs} epochs x {cfg.steps_per_epoch} steps x {cfg.batch} windows of {cfg.frames}")
     lr = cfg.lr
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
-        rng = np.random.default_rng([cfg.seed, epoch])
         torch.manual_seed(cfg.seed * 100_003 + epoch)
         model.train()
         sums: dict[str, float] = {}
@@ -170,9 +236,12 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
                 for g in opt.param_groups:
                     g["lr"] = lr
                 steps_done += 1
-                x, y = sampler.batch(rng, cfg.batch)
-                pred = model(torch.from_numpy(x))
-                loss, parts = mixste_loss(pred, torch.from_numpy(y), w, cfg.tc_weight, cfg.vel_weight)
+                x, y = source.get(epoch, i, cfg.steps_per_epoch)
+                x = torch.from_numpy(x).to(device, non_blocking=True)
+                y = torch.from_numpy(y).to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    pred = model(x)
+                loss, parts = mixste_loss(pred.float(), y, w, cfg.tc_weight, cfg.vel_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip:
@@ -198,9 +267,8 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         if is_best:
             save_checkpoint(model, out / "best.pt", meta)
         save_checkpoint(model, out / "final.pt", meta)
-        torch.save({"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
-                    "elapsed": float(elapsed), "best": float(best)}, out / "last.pt.tmp")
-        (out / "last.pt.tmp").replace(last)
+        save_split({"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+                    "elapsed": float(elapsed), "best": float(best)}, last)
         (out / "metrics.json").write_text(json.dumps(history, indent=1))
         console.print(f"epoch {epoch + 1}: loss {entry.get('train_loss', float('nan')):.4f}  val P1 {res['p1']:.1f} "
                       f"P2 {res['p2']:.1f} MPJVE {res['mpjve']:.2f} mm  lr {entry['lr']:.2e}  "
@@ -208,7 +276,47 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
         if cfg.time_limit_min and (elapsed > cfg.time_limit_min * 60 or steps_done < cfg.steps_per_epoch):
             console.print(f"time limit of {cfg.time_limit_min} min reached")
             break
+    source.close()
     return history[-1] if history else {}
+
+
+PART_BYTES = 15 * 2 ** 20  # checkpoint files stay below 16 MB (the GPU machine's transfer limit)
+
+
+def _parts(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(path.name + ".part*"))
+
+
+def save_split(obj: dict, path: Path, part_bytes: int = PART_BYTES) -> None:
+    """torch.save ``obj`` as ``path`` or, when larger than ``part_bytes``, as ``path.part000``,
+    ``path.part001`` ...; every file is written under a temporary name, then renamed."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    data = buf.getvalue()
+    chunks = [data] if len(data) <= part_bytes else [data[i:i + part_bytes] for i in range(0, len(data), part_bytes)]
+    names = [path] if len(chunks) == 1 else [path.with_name(f"{path.name}.part{k:03d}") for k in range(len(chunks))]
+    for old in _parts(path) + ([path] if len(chunks) > 1 else []):
+        if old not in names:
+            old.unlink(missing_ok=True)
+    for name, chunk in zip(names, chunks):
+        tmp = name.with_name(name.name + ".tmp")
+        tmp.write_bytes(chunk)
+        tmp.replace(name)
+
+
+def load_split(path: Path) -> dict:
+    """Read what :func:`save_split` wrote (one file or its parts), on the CPU."""
+    import io
+
+    parts = _parts(path)
+    data = b"".join(p.read_bytes() for p in parts) if parts else path.read_bytes()
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def _device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def _load_compatible(model: MixSTE, state: dict) -> None:
