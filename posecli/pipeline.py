@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from posecli import skeleton
+from posecli import skeleton, trajectory
 from posecli.result import LiftResult
 
 # progress(stage, done, total): called as work advances; total is None when unknown.
@@ -105,7 +105,8 @@ def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, 
 def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fps: float,
                    valid: np.ndarray | None = None, lifter: Lifter | None = None,
                    source: str = "", progress: Progress | None = None,
-                   rigid: bool = True) -> LiftResult:
+                   rigid: bool = True, plausible: bool = True, root_motion: bool = True,
+                   focal: float | None = None) -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
@@ -113,6 +114,10 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
             (default: frames with any finite keypoint).
         rigid: give the skeleton one set of bone lengths for the whole clip (per-bone median
             over detected frames, left and right averaged), keeping bone directions.
+        plausible: with ``rigid``, clamp the shin/thigh and forearm/upper-arm ratios to
+            anthropometric ranges and put pelvis and thorax midway between hips and shoulders
+            (:mod:`posecli.trajectory`).
+        root_motion, focal: the world placement (:func:`posecli.trajectory.estimate`).
     """
     xy = np.asarray(xy, dtype=np.float64)
     conf = np.asarray(conf, dtype=np.float64)
@@ -131,24 +136,38 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
     if rigid:
         lengths = skeleton.symmetric_bone_lengths(pose3d, flags == skeleton.DETECTED)
+        bones = {"raw_m": np.round(lengths, 4).tolist()}
+        if plausible:
+            lengths, bones["ratios"] = trajectory.plausible_bone_lengths(lengths)
+            pose3d = trajectory.symmetric_girdles(pose3d)
         pose3d = skeleton.fix_bone_lengths(pose3d, lengths)
+        bones["fixed_m"] = np.round(lengths, 4).tolist()
+    traj = trajectory.estimate(pose3d, xy, conf, flags, width, height, fps, focal=focal,
+                               root_motion=root_motion)
     if progress:
         progress("lift", len(xy), len(xy))
     return LiftResult(source=str(source), kind="keypoints", fps=float(fps), width=int(width),
                       height=int(height), keypoints=xy, conf=conf, flags=flags,
-                      pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid})
+                      pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid,
+                                             "plausible_bones": bool(rigid and plausible)},
+                      trajectory=traj, bones=bones if rigid else None)
 
 
 def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
-               threads: int = 2, progress: Progress | None = None, rigid: bool = True) -> LiftResult:
-    """Detect a person in every frame of a video and lift the track to 3D."""
+               threads: int = 2, progress: Progress | None = None, rigid: bool = True,
+               **options) -> LiftResult:
+    """Detect a person in every frame of a video and lift the track to 3D.
+
+    ``options``: plausible, root_motion, focal, passed to :func:`lift_keypoints`.
+    """
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
     info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress)
     if not found.any():
         raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
     xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
-                            lifter=lifter, source=str(path), progress=progress, rigid=rigid)
+                            lifter=lifter, source=str(path), progress=progress, rigid=rigid,
+                            **options)
     result.kind = "video"
     result.detector = det_info
     result.landmarks, result.landmark_conf = lm, lm_conf

@@ -18,6 +18,9 @@ class LiftResult:
     pose3d:    (N, 17, 3) metres, camera axes (x right, y down, z forward), pelvis at origin.
     landmarks, landmark_conf: the detector's raw (N, K, 2) / (N, K) output (NaN when no person),
         None for keypoint-file input.
+    trajectory: the estimated placement in the world (:class:`posecli.trajectory.Trajectory`:
+        world joints, foot contacts, floor), None when not estimated.
+    bones: the clip's bone lengths before / after the plausibility step (None without --rigid).
     """
     source: str
     kind: str  # "video" or "keypoints"
@@ -33,6 +36,8 @@ class LiftResult:
     landmarks: np.ndarray | None = None
     landmark_conf: np.ndarray | None = None
     version: str = field(default=__version__)
+    trajectory: "Trajectory | None" = None  # noqa: F821 (posecli.trajectory)
+    bones: dict | None = None
 
     @property
     def num_frames(self) -> int:
