@@ -15,9 +15,21 @@ def _json_writer(result: LiftResult, path: Path) -> None:
     write(result, path)
 
 
-# name -> (file suffix, writer(result, path))
-WRITERS: dict[str, tuple[str, Callable[[LiftResult, Path], None]]] = {
+def _bvh_writer(result: LiftResult, path: Path, **options) -> None:
+    from posecli.export.bvh import write
+    write(result, path, **options)
+
+
+def _mp4_writer(result: LiftResult, path: Path, **options) -> None:
+    from posecli.export.mp4 import write
+    write(result, path, **options)
+
+
+# name -> (file suffix, writer(result, path, **options))
+WRITERS: dict[str, tuple[str, Callable[..., None]]] = {
     "json": (".json", _json_writer),
+    "bvh": (".bvh", _bvh_writer),
+    "mp4": (".mp4", _mp4_writer),
 }
 
 
@@ -25,15 +37,19 @@ def output_path(result: LiftResult, out_dir: Path, fmt: str) -> Path:
     return Path(out_dir) / (Path(result.source).stem + WRITERS[fmt][0])
 
 
-def write_all(result: LiftResult, out_dir: str | Path, formats: list[str]) -> list[Path]:
-    """Write ``result`` in every named format into ``out_dir``; returns the paths written."""
+def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
+              options: dict[str, dict] | None = None) -> list[Path]:
+    """Write ``result`` in every named format into ``out_dir``; returns the paths written.
+
+    options: per format, keyword arguments for its writer (e.g. ``{"bvh": {"scale": 100}}``).
+    """
     unknown = [f for f in formats if f not in WRITERS]
     if unknown:
         raise ValueError(f"unknown output format(s) {unknown}; choose from {sorted(WRITERS)}")
     paths = []
     for fmt in formats:
         path = output_path(result, Path(out_dir), fmt)
-        WRITERS[fmt][1](result, path)
+        WRITERS[fmt][1](result, path, **(options or {}).get(fmt, {}))
         paths.append(path)
     return paths
 
