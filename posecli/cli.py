@@ -25,10 +25,13 @@ class CliError(Exception):
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     from posecli.export.json import KeypointFileError
+    from posecli.export.mp4 import Mp4Error
+    from posecli.export.result_reader import ResultFileError
     from posecli.pipeline import NoPersonError
     from posecli.video import VideoError
     from posecli.weights import WeightsError
-    return (CliError, VideoError, WeightsError, NoPersonError, KeypointFileError, ValueError, OSError)
+    return (CliError, VideoError, WeightsError, NoPersonError, KeypointFileError, Mp4Error,
+            ResultFileError, ValueError, OSError)
 
 
 def _fail(msg: str) -> None:
@@ -81,7 +84,8 @@ def _inputs(path: Path) -> list[Path]:
 
 
 def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
-              quiet: bool, rigid: bool) -> list[Path]:
+              quiet: bool, rigid: bool, options: dict | None = None,
+              writer_options: dict | None = None) -> list[Path]:
     from posecli import pipeline
     from posecli.export import write_all
     from posecli.export.json import read_keypoints
@@ -92,10 +96,20 @@ def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lift
             xy, conf = pipeline.to_h36m(kp.xy, kp.conf, kp.layout)
             result = pipeline.lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
                                              lifter=lifter, source=str(path), progress=progress,
-                                             rigid=rigid)
+                                             rigid=rigid, **(options or {}))
         else:
-            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid)
-    return write_all(result, out_dir, formats)
+            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid,
+                                         **(options or {}))
+    return write_all(result, out_dir, formats, writer_options)
+
+
+def _formats(formats: list[str]) -> list[str]:
+    from posecli.export import WRITERS
+    formats = [f.strip() for item in formats for f in item.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
+    return formats
 
 
 @app.command()
@@ -114,17 +128,22 @@ def lift(
     stride: Optional[int] = typer.Option(None, help="Frames between window starts (default: half a window)."),
     threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    focal: Optional[float] = typer.Option(None, help="Camera focal length in pixels for the root "
+                                                     "trajectory (default: the longer image side)."),
+    root_motion: bool = typer.Option(True, "--root-motion/--no-root-motion",
+                                     help="Move the pelvis along the estimated path (or keep it in place)."),
+    plausible: bool = typer.Option(True, "--plausible-bones/--raw-bones",
+                                   help="Clamp shin/thigh and forearm/upper-arm ratios to anthropometric ranges."),
+    bvh_scale: float = typer.Option(1.0, help="BVH lengths: 1 = metres, 100 = centimetres."),
 ) -> None:
     """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
-    formats = [f.strip() for item in formats for f in item.split(",") if f.strip()]
+    options = {"focal": focal, "root_motion": root_motion, "plausible": plausible}
+    writer_options = {"bvh": {"scale": bvh_scale}}
     try:
         import torch
         torch.set_num_threads(threads)
-        from posecli.export import WRITERS
         from posecli.pipeline import load_lifter
-        unknown = [f for f in formats if f not in WRITERS]
-        if unknown:
-            raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
+        formats = _formats(formats)
         inputs = _inputs(input)
         _check_writable(out_dir)
         lifter = load_lifter(weights, flip=flip, backend=backend, stride=stride)
@@ -135,7 +154,8 @@ def lift(
         if len(inputs) > 1:
             err.print(f"[bold]{path.name}[/]")
         try:
-            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid):
+            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid,
+                               options, writer_options):
                 out.print(f"wrote {p}", highlight=False)
         except _expected_errors() as e:
             if len(inputs) == 1:
@@ -144,6 +164,37 @@ def lift(
             failed.append(path)
     if failed:
         _fail(f"{len(failed)} of {len(inputs)} inputs failed: {', '.join(p.name for p in failed)}")
+
+
+@app.command()
+def export(
+    result: Path = typer.Argument(..., help="A posecli result JSON (from `posecli lift`)."),
+    formats: List[str] = typer.Option(["bvh"], "--format", "-f",
+                                      help="Output format(s), repeatable or comma-separated."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: beside the JSON)."),
+    video: Optional[Path] = typer.Option(None, help="The source video's path, if it has moved (for mp4)."),
+    bvh_scale: float = typer.Option(1.0, help="BVH lengths: 1 = metres, 100 = centimetres."),
+) -> None:
+    """Convert an existing result JSON to other formats (bvh, mp4) without lifting again."""
+    from posecli.export import output_path, write_all
+    from posecli.export.result_reader import read_result
+    try:
+        formats = _formats(formats)
+        res = read_result(result)
+        dest = out_dir or result.parent
+        _check_writable(dest)
+        if "json" in formats and output_path(res, dest, "json").resolve() == result.resolve():
+            formats.remove("json")  # never overwrite the input with itself
+        opts = {"bvh": {"scale": bvh_scale}}
+        if video is not None:
+            res.source = str(video)  # the moved video: read from there, outputs named after it
+        if "mp4" in formats and video is None and res.kind == "video" and not Path(res.source).is_file():
+            raise CliError(f"{res.source}: the source video recorded in {result.name} is not there; "
+                           f"give its new path with --video")
+        for p in write_all(res, dest, formats, opts):
+            out.print(f"wrote {p}", highlight=False)
+    except _expected_errors() as e:
+        _fail(str(e))
 
 
 @app.command()

@@ -27,17 +27,22 @@ AXES_3D = ("metres; camera frame, x right, y down, z forward (away from the came
 def to_dict(result: LiftResult) -> dict:
     """The JSON document for a result. Missing frames carry null keypoints and joints."""
     flags = result.flags
+    traj = result.trajectory
     frames = []
     for i in range(result.num_frames):
         missing = flags[i] == skeleton.MISSING
-        frames.append({
+        frame = {
             "index": i,
             "time": round(i / result.fps, 6),
             "flag": str(flags[i]),
             "keypoints_2d": None if missing else np.round(result.keypoints[i], 2).tolist(),
             "confidence": np.round(result.conf[i], 3).tolist(),
             "joints_3d": None if missing else np.round(result.pose3d[i], 5).tolist(),
-        })
+        }
+        if traj is not None:  # world placement (estimated): see the top-level "world" block
+            frame["pelvis_world"] = None if missing else np.round(traj.world[i, 0], 5).tolist()
+            frame["foot_contact"] = None if missing else [bool(c) for c in traj.contacts[i]]
+        frames.append(frame)
     counts = {f: int((flags == f).sum()) for f in (skeleton.DETECTED, skeleton.INTERPOLATED, skeleton.MISSING)}
     return {
         "format": FORMAT,
@@ -48,8 +53,11 @@ def to_dict(result: LiftResult) -> dict:
         "lifter": result.lifter,
         "skeleton": {"layout": "h36m17", "joints": list(skeleton.JOINTS),
                      "parents": list(skeleton.PARENTS)},
-        "units": {"keypoints_2d": "pixels", "joints_3d": "metres", "time": "seconds"},
+        "units": {"keypoints_2d": "pixels", "joints_3d": "metres", "time": "seconds",
+                  "pelvis_world": "metres"},
         "axes": {"keypoints_2d": AXES_2D, "joints_3d": AXES_3D},
+        "world": traj.info() if traj is not None else None,
+        "bones": result.bones,
         "summary": counts,
         "frames": frames,
     }
@@ -59,7 +67,7 @@ def write(result: LiftResult, path: str | Path) -> None:
     """Write ``result`` as JSON, atomically."""
     doc = to_dict(result)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(doc, separators=(",", ":")))
+        tmp.write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
 
 
 def schema(name: str = "result") -> dict:
