@@ -100,7 +100,11 @@ def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lift
         else:
             result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid,
                                          **(options or {}))
-    return write_all(result, out_dir, formats, writer_options)
+    paths = write_all(result, out_dir, formats, writer_options)
+    if result.quality is not None:
+        from posecli.quality import one_line
+        out.print(one_line(result.quality), highlight=False, soft_wrap=True)
+    return paths
 
 
 def _formats(formats: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from posecli import skeleton, trajectory
+from posecli import quality, skeleton, trajectory
 from posecli.result import LiftResult
 
 # progress(stage, done, total): called as work advances; total is None when unknown.
@@ -134,6 +134,7 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
         progress("lift", 0, len(xy))
     pose3d = lifter(skeleton.normalize_to_frame(xy, width, height))
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
+    raw = pose3d
     if rigid:
         lengths = skeleton.symmetric_bone_lengths(pose3d, flags == skeleton.DETECTED)
         bones = {"raw_m": np.round(lengths, 4).tolist()}
@@ -146,11 +147,13 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                                root_motion=root_motion)
     if progress:
         progress("lift", len(xy), len(xy))
-    return LiftResult(source=str(source), kind="keypoints", fps=float(fps), width=int(width),
+    result = LiftResult(source=str(source), kind="keypoints", fps=float(fps), width=int(width),
                       height=int(height), keypoints=xy, conf=conf, flags=flags,
                       pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid,
                                              "plausible_bones": bool(rigid and plausible)},
                       trajectory=traj, bones=bones if rigid else None)
+    result.quality = quality.report(result, raw)
+    return result
 
 
 def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,

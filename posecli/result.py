@@ -21,6 +21,7 @@ class LiftResult:
     trajectory: the estimated placement in the world (:class:`posecli.trajectory.Trajectory`:
         world joints, foot contacts, floor), None when not estimated.
     bones: the clip's bone lengths before / after the plausibility step (None without --rigid).
+    quality: the per-clip quality report (:mod:`posecli.quality`).
     """
     source: str
     kind: str  # "video" or "keypoints"
@@ -38,6 +39,7 @@ class LiftResult:
     version: str = field(default=__version__)
     trajectory: "Trajectory | None" = None  # noqa: F821 (posecli.trajectory)
     bones: dict | None = None
+    quality: dict | None = None  # posecli.quality.report
 
     @property
     def num_frames(self) -> int:

@@ -58,6 +58,7 @@ def to_dict(result: LiftResult) -> dict:
         "axes": {"keypoints_2d": AXES_2D, "joints_3d": AXES_3D},
         "world": traj.info() if traj is not None else None,
         "bones": result.bones,
+        "quality": result.quality,
         "summary": counts,
         "frames": frames,
     }

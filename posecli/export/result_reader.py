@@ -65,4 +65,5 @@ def read_result(path: str | Path) -> LiftResult:
     return LiftResult(source=str(inp["path"]), kind=str(inp["kind"]), fps=float(inp["fps"]),
                       width=int(inp["width"]), height=int(inp["height"]), keypoints=kp, conf=conf,
                       flags=flags, pose3d=pose, lifter=doc.get("lifter") or {},
-                      detector=doc.get("detector"), trajectory=traj, bones=doc.get("bones"))
+                      detector=doc.get("detector"), trajectory=traj, bones=doc.get("bones"),
+                      quality=doc.get("quality"))
