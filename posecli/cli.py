@@ -13,22 +13,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from posecli.errors import OutputError, PosecliError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn an ordinary video of a person into 3D human motion.")
 err = Console(stderr=True)
 out = Console()
 
 
-class CliError(Exception):
-    """An expected failure: printed as one line, exit status 1."""
-
-
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from posecli.export.json import KeypointFileError
-    from posecli.pipeline import NoPersonError
-    from posecli.video import VideoError
-    from posecli.weights import WeightsError
-    return (CliError, VideoError, WeightsError, NoPersonError, KeypointFileError, ValueError, OSError)
+class CliError(PosecliError):
+    """An expected failure found by the CLI itself: printed as one line, exit status 1."""
 
 
 def _fail(msg: str) -> None:
@@ -64,7 +58,7 @@ def _check_writable(directory: Path) -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as e:
-        raise CliError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
+        raise OutputError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
 
 
 def _inputs(path: Path) -> list[Path]:
@@ -82,19 +76,11 @@ def _inputs(path: Path) -> list[Path]:
 
 def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
               quiet: bool, rigid: bool) -> list[Path]:
-    from posecli import pipeline
     from posecli.export import write_all
-    from posecli.export.json import read_keypoints
+    from posecli.pipeline import lift
 
     with _progress(quiet) as progress:
-        if path.suffix.lower() == ".json":
-            kp = read_keypoints(path)
-            xy, conf = pipeline.to_h36m(kp.xy, kp.conf, kp.layout)
-            result = pipeline.lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
-                                             lifter=lifter, source=str(path), progress=progress,
-                                             rigid=rigid)
-        else:
-            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid)
+        result = lift(path, detector=detector, lifter=lifter, rigid=rigid, threads=threads, progress=progress)
     return write_all(result, out_dir, formats)
 
 
@@ -111,8 +97,8 @@ def lift(
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
     rigid: bool = typer.Option(True, "--rigid/--no-rigid",
                                help="One set of bone lengths for the whole clip (median, left = right)."),
-    stride: Optional[int] = typer.Option(None, help="Frames between window starts (default: half a window)."),
-    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
+    stride: Optional[int] = typer.Option(None, help="Frames between window starts, 1..T (default: half a window, T // 2)."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads (torch, onnxruntime, detector)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
@@ -121,14 +107,14 @@ def lift(
         import torch
         torch.set_num_threads(threads)
         from posecli.export import WRITERS
-        from posecli.pipeline import load_lifter
+        from posecli.lifter import load_lifter
         unknown = [f for f in formats if f not in WRITERS]
         if unknown:
             raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
         inputs = _inputs(input)
         _check_writable(out_dir)
-        lifter = load_lifter(weights, flip=flip, backend=backend, stride=stride)
-    except _expected_errors() as e:
+        lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=threads)
+    except PosecliError as e:
         _fail(str(e))
     failed = []
     for path in inputs:
@@ -137,7 +123,7 @@ def lift(
         try:
             for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid):
                 out.print(f"wrote {p}", highlight=False)
-        except _expected_errors() as e:
+        except PosecliError as e:
             if len(inputs) == 1:
                 _fail(str(e))
             err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)

@@ -105,7 +105,7 @@ def test_end_to_end_mpjpe_on_the_example(truth):
         find("lifter.pt")
     except WeightsError:
         pytest.skip("no shipped lifter weights (weights/lifter.pt) yet")
-    from posecli.metrics import mpjpe
+    from posecli.training.metrics import mpjpe
     from posecli.pipeline import lift_video
     res = lift_video(EXAMPLE)
     assert (np.asarray(res.flags) == "detected").mean() > 0.95
