@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 def evaluate(video: Path, lifter, focal_mode: str) -> dict:
     from e2e_accuracy import load_truth
     from posecli import pipeline, skeleton, trajectory
-    from posecli.metrics import mpjpe
+    from posecli.training.metrics import mpjpe
 
     tr = load_truth(video)
     info, lm, lm_conf, found, det = pipeline.detect_video(video)
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
     from e2e_accuracy import find_clips
-    from posecli.pipeline import load_lifter
+    from posecli.lifter import load_lifter
 
     lifter = load_lifter(a.weights)
     rows = []

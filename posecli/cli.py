@@ -13,25 +13,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from posecli.errors import OutputError, PosecliError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn an ordinary video of a person into 3D human motion.")
 err = Console(stderr=True)
 out = Console()
 
 
-class CliError(Exception):
-    """An expected failure: printed as one line, exit status 1."""
-
-
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from posecli.export.json import KeypointFileError
-    from posecli.export.mp4 import Mp4Error
-    from posecli.export.result_reader import ResultFileError
-    from posecli.pipeline import NoPersonError
-    from posecli.video import VideoError
-    from posecli.weights import WeightsError
-    return (CliError, VideoError, WeightsError, NoPersonError, KeypointFileError, Mp4Error,
-            ResultFileError, ValueError, OSError)
+class CliError(PosecliError):
+    """An expected failure found by the CLI itself: printed as one line, exit status 1."""
 
 
 def _fail(msg: str) -> None:
@@ -67,7 +58,7 @@ def _check_writable(directory: Path) -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as e:
-        raise CliError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
+        raise OutputError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
 
 
 def _inputs(path: Path) -> list[Path]:
@@ -86,20 +77,12 @@ def _inputs(path: Path) -> list[Path]:
 def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
               quiet: bool, rigid: bool, options: dict | None = None,
               writer_options: dict | None = None) -> list[Path]:
-    from posecli import pipeline
     from posecli.export import write_all
-    from posecli.export.json import read_keypoints
+    from posecli.pipeline import lift
 
     with _progress(quiet) as progress:
-        if path.suffix.lower() == ".json":
-            kp = read_keypoints(path)
-            xy, conf = pipeline.to_h36m(kp.xy, kp.conf, kp.layout)
-            result = pipeline.lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
-                                             lifter=lifter, source=str(path), progress=progress,
-                                             rigid=rigid, **(options or {}))
-        else:
-            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid,
-                                         **(options or {}))
+        result = lift(path, detector=detector, lifter=lifter, rigid=rigid, threads=threads, progress=progress,
+                      **(options or {}))
     paths = write_all(result, out_dir, formats, writer_options)
     if result.quality is not None:
         from posecli.quality import one_line
@@ -129,8 +112,8 @@ def lift(
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
     rigid: bool = typer.Option(True, "--rigid/--no-rigid",
                                help="One set of bone lengths for the whole clip (median, left = right)."),
-    stride: Optional[int] = typer.Option(None, help="Frames between window starts (default: half a window)."),
-    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
+    stride: Optional[int] = typer.Option(None, help="Frames between window starts, 1..T (default: half a window, T // 2)."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads (torch, onnxruntime, detector)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     focal: Optional[float] = typer.Option(None, help="Camera focal length in pixels for the root "
                                                      "trajectory (default: the longer image side)."),
@@ -146,12 +129,12 @@ def lift(
     try:
         import torch
         torch.set_num_threads(threads)
-        from posecli.pipeline import load_lifter
+        from posecli.lifter import load_lifter
         formats = _formats(formats)
         inputs = _inputs(input)
         _check_writable(out_dir)
-        lifter = load_lifter(weights, flip=flip, backend=backend, stride=stride)
-    except _expected_errors() as e:
+        lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=threads)
+    except PosecliError as e:
         _fail(str(e))
     failed = []
     for path in inputs:
@@ -161,7 +144,7 @@ def lift(
             for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid,
                                options, writer_options):
                 out.print(f"wrote {p}", highlight=False)
-        except _expected_errors() as e:
+        except PosecliError as e:
             if len(inputs) == 1:
                 _fail(str(e))
             err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
@@ -197,7 +180,7 @@ def export(
                            f"give its new path with --video")
         for p in write_all(res, dest, formats, opts):
             out.print(f"wrote {p}", highlight=False)
-    except _expected_errors() as e:
+    except PosecliError as e:
         _fail(str(e))
 
 

@@ -1,12 +1,11 @@
 """Writers, one per output format, chosen by name. Each takes a LiftResult, never a model."""
 from __future__ import annotations
 
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
+from posecli.errors import OutputError, UsageError
+from posecli.files import atomic_path  # noqa: F401  (writers write through it)
 from posecli.result import LiftResult
 
 
@@ -45,27 +44,15 @@ def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
     """
     unknown = [f for f in formats if f not in WRITERS]
     if unknown:
-        raise ValueError(f"unknown output format(s) {unknown}; choose from {sorted(WRITERS)}")
+        raise UsageError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
     paths = []
     for fmt in formats:
         path = output_path(result, Path(out_dir), fmt)
-        WRITERS[fmt][1](result, path, **(options or {}).get(fmt, {}))
+        if Path(result.source).exists() and path.resolve() == Path(result.source).resolve():
+            raise OutputError(f"{path}: writing it would overwrite the input; choose another --out folder")
+        try:
+            WRITERS[fmt][1](result, path, **(options or {}).get(fmt, {}))
+        except OSError as e:  # full disk, folder removed mid-run ...: the writer left nothing behind
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
         paths.append(path)
     return paths
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
-
-    Nothing half-written is left behind: on any error the temporary file is removed.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -1,21 +1,18 @@
 """JSON: posecli's own result format (schema: ``posecli/schemas/result.schema.json``).
 
-The same file can be read back as 2D input (``posecli lift result.json``): only its 2D part is
-used. A minimal hand-made keypoint file needs just ``input`` (fps, width, height),
-``skeleton.layout`` and per frame ``keypoints_2d`` (null when nobody was seen) with optional
-``confidence``; see ``posecli/schemas/keypoints.schema.json``.
+The same file can be read back as 2D input (``posecli lift result.json``; the reader is
+:mod:`posecli.keypoints`).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from posecli import skeleton
-from posecli.export import atomic_path
+from posecli.files import atomic_path
 from posecli.result import LiftResult
 
 FORMAT = "posecli-result/1"
@@ -75,54 +72,3 @@ def schema(name: str = "result") -> dict:
     """The JSON Schema of the result (``"result"``) or keypoint-input (``"keypoints"``) format."""
     text = resources.files("posecli").joinpath(f"schemas/{name}.schema.json").read_text()
     return json.loads(text)
-
-
-@dataclass
-class Keypoints2D:
-    """A 2D track read from a keypoint file. xy (N, K, 2) px (NaN where unseen), conf (N, K)."""
-    xy: np.ndarray
-    conf: np.ndarray
-    valid: np.ndarray  # (N,) bool
-    layout: str
-    width: int
-    height: int
-    fps: float
-
-
-class KeypointFileError(Exception):
-    """The keypoint file cannot be used."""
-
-
-def read_keypoints(path: str | Path) -> Keypoints2D:
-    """Read a keypoint file (or a posecli result) as 2D input for the lifter."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-        inp, layout, frames = doc["input"], doc["skeleton"]["layout"], doc["frames"]
-        width, height, fps = int(inp["width"]), int(inp["height"]), float(inp["fps"])
-    except FileNotFoundError:
-        raise KeypointFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise KeypointFileError(f"{path}: not a JSON keypoint file ({e})") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise KeypointFileError(f"{path}: not a posecli keypoint file (missing or bad field {e})") from None
-    if not frames:
-        raise KeypointFileError(f"{path}: the file has zero frames")
-    k = next((len(f["keypoints_2d"]) for f in frames if f.get("keypoints_2d")), None)
-    if k is None:
-        raise KeypointFileError(f"{path}: no frame has keypoints (no person anywhere)")
-    n = len(frames)
-    xy = np.full((n, k, 2), np.nan)
-    conf = np.zeros((n, k))
-    valid = np.zeros(n, bool)
-    for i, f in enumerate(frames):
-        if f.get("keypoints_2d") is None or f.get("flag") == skeleton.MISSING:
-            continue
-        pts = np.asarray(f["keypoints_2d"], dtype=float)
-        if pts.shape != (k, 2):
-            raise KeypointFileError(f"{path}: frame {i} has keypoints of shape {pts.shape}, expected ({k}, 2)")
-        xy[i], valid[i] = pts, True
-        conf[i] = f["confidence"] if f.get("confidence") is not None else 1.0
-    if width <= 0 or height <= 0 or fps <= 0:
-        raise KeypointFileError(f"{path}: width, height and fps must be positive")
-    return Keypoints2D(xy, conf, valid, layout, width, height, fps)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from posecli import skeleton
+from posecli.errors import PosecliError
 from posecli.export import atomic_path
 from posecli.result import LiftResult
 
@@ -44,7 +45,7 @@ PATH_RGB = (120, 220, 120)
 CONTACT_RGB = (240, 220, 60)
 
 
-class Mp4Error(Exception):
+class Mp4Error(PosecliError):
     """The MP4 cannot be made (no source video, no encoder)."""
 
 

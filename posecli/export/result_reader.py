@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from posecli import skeleton, trajectory
+from posecli.errors import PosecliError
 from posecli.result import LiftResult
 
 
-class ResultFileError(Exception):
+class ResultFileError(PosecliError):
     """The file is not a usable posecli result."""
 
 
