@@ -121,7 +121,10 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     lifter = lifter or load_lifter()
     if progress:
         progress("lift", 0, len(xy))
+    if hasattr(lifter, "flip_disagreement"):
+        lifter.flip_disagreement()  # reset: measure this clip only
     pose3d = lifter(skeleton.normalize_to_frame(xy, width, height))
+    flip_dis = lifter.flip_disagreement() if hasattr(lifter, "flip_disagreement") else None
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
     if not np.isfinite(pose3d).all():  # never write a NaN pose as if it were measured
         raise FloatingPointError("the lifter produced non-finite 3D joints")
@@ -143,7 +146,7 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                       pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid,
                                              "plausible_bones": bool(rigid and plausible)},
                       trajectory=traj, bones=bones if rigid else None)
-    result.quality = quality.report(result, raw)
+    result.quality = quality.report(result, raw, flip_dis)
     return result
 
 

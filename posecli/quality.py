@@ -11,7 +11,10 @@ Each measure has a threshold above which a user should look at the clip (:data:`
   over frames with a person): shaky output (above 20 m/s^2; on the rendered example the true
   walk gives 6.5 m/s^2 and the pipeline 2.9, the lifter smooths);
 - ``bone_drift``: mean relative deviation of the lifter's raw bone lengths from their clip
-  medians, before the rigid step (above 0.10: the lifter was unsure of the body's proportions).
+  medians, before the rigid step (above 0.10: the lifter was unsure of the body's proportions);
+- ``flip_disagreement_mm``: mean distance between the lifter's direct and mirrored-back
+  predictions (flip test-time augmentation), large where the lifter is unsure (above 40 mm;
+  the rendered example gives 19 mm, the shared basketball video 43 mm).
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ import numpy as np
 from posecli import skeleton, trajectory
 
 THRESHOLDS = {"missing": 0.10, "foot_slide_mm": 30.0, "floor_penetration_mm": 30.0,
-              "jitter_ms2": 20.0, "bone_drift": 0.10}
+              "jitter_ms2": 20.0, "bone_drift": 0.10,
+              "flip_disagreement_mm": 40.0}
 
 
 def bone_drift(raw: np.ndarray, seen: np.ndarray) -> float:
@@ -39,7 +43,7 @@ def jitter(pose: np.ndarray, fps: float, seen: np.ndarray) -> float:
     return float(np.linalg.norm(acc[ok], axis=-1).mean())
 
 
-def report(result, raw_pose: np.ndarray | None = None) -> dict:
+def report(result, raw_pose: np.ndarray | None = None, flip_disagreement: float | None = None) -> dict:
     """The ``quality`` block of a result (see the module docstring), with ``warnings``: the
     names of the measures above their thresholds."""
     flags = np.asarray(result.flags)
@@ -59,6 +63,8 @@ def report(result, raw_pose: np.ndarray | None = None) -> dict:
     q["jitter_ms2"] = round(jitter(np.asarray(result.pose3d, float), result.fps, seen), 3)
     if raw_pose is not None and seen.any():
         q["bone_drift"] = round(bone_drift(np.asarray(raw_pose, float), seen), 4)
+    if flip_disagreement is not None:
+        q["flip_disagreement_mm"] = round(flip_disagreement * 1000, 2)
     q["thresholds"] = THRESHOLDS
     q["warnings"] = [k for k, v in THRESHOLDS.items() if k in q and q[k] > v]
     return q
@@ -69,7 +75,8 @@ def one_line(q: dict) -> str:
     parts = [f"detected {q['detected']:.0%}", f"missing {q['missing']:.0%}"]
     for key, label, fmt in (("foot_slide_mm", "foot slide", "{:.1f} mm/frame"),
                             ("floor_penetration_mm", "floor penetration", "{:.0f} mm"),
-                            ("jitter_ms2", "jitter", "{:.1f} m/s^2"), ("bone_drift", "bone drift", "{:.0%}")):
+                            ("jitter_ms2", "jitter", "{:.1f} m/s^2"), ("bone_drift", "bone drift", "{:.0%}"),
+                            ("flip_disagreement_mm", "flip disagreement", "{:.0f} mm")):
         if key in q:
             parts.append(f"{label} {fmt.format(q[key])}")
     tail = f" -- check: {', '.join(q['warnings'])}" if q["warnings"] else ""

@@ -93,3 +93,23 @@ def test_quality_report_on_the_truth():
     assert q["foot_slide_mm"] < quality.THRESHOLDS["foot_slide_mm"]
     assert q["warnings"] == []
     assert quality.one_line(q).startswith("quality: detected 100%")
+
+
+def test_flip_disagreement_is_measured_by_the_runtime():
+    from posecli.lifter.runtime import Lifter
+    from posecli.skeleton import layout_for
+
+    def equivariant(x):  # lifts x to (x, y, 0): mirroring commutes with it
+        return np.concatenate([x, np.zeros(x.shape[:-1] + (1,), np.float32)], axis=-1)
+
+    def biased(x):  # always leans to +x: disagrees with its mirror by 2 * 0.05 m
+        out = equivariant(x)
+        out[..., 0] += 0.05
+        return out
+
+    x = np.random.default_rng(0).normal(size=(40, 17, 2)).astype(np.float32)
+    for fn, expected in ((equivariant, 0.0), (biased, 0.1)):
+        lifter = Lifter(fn, 9, layout_for(17), flip=True)
+        lifter(x)
+        assert lifter.flip_disagreement() == pytest.approx(expected, abs=1e-6)
+        assert lifter.flip_disagreement() is None  # reset after reading
