@@ -15,6 +15,8 @@ Per clip (``<clip>.mp4`` + ``<clip>.truth.npz`` from ``tools/render_clips.py``):
   plane, in the camera frame (includes the depth error), and the angle (degrees) between the
   estimated and the true floor normals; pelvis_height: mean |estimated - true| height of the
   pelvis above the floor (mm), each in its own world frame (the floor as the body sees it);
+- rise: the pelvis's highest point above its median height, true and estimated (mm): jumps must
+  stay jumps (one floor per clip, no per-frame rebase);
 - contacts: precision / recall of the per-foot contact flags against flags computed from the
   true world joints with the strict rule (ankle < 0.15 m high, < 0.5 m/s, no smoothing).
 """
@@ -78,6 +80,8 @@ def evaluate(video: Path, lifter, focal_mode: str) -> dict:
         "contact_precision": float(tp / max(c_est.sum(), 1)),
         "contact_recall": float(tp / max(c_true.sum(), 1)),
         "contact_true_share": float(c_true.mean()),
+        "rise_true_mm": float((world_true[:, 0, 1].max() - np.median(world_true[:, 0, 1])) * mm),
+        "rise_est_mm": float((t.world[:n, 0, 1].max() - np.median(t.world[:n, 0, 1])) * mm),
     }
 
 

@@ -28,7 +28,7 @@ def truth_result(spin: bool = False, root_motion: bool = True) -> LiftResult:
         rot = np.zeros((len(a), 3, 3))
         rot[:, 0, 0], rot[:, 0, 2], rot[:, 1, 1], rot[:, 2, 0], rot[:, 2, 2] = c, s, 1, -s, c
         pose = np.einsum("nij,nkj->nki", rot, pose)
-    pose = trajectory.symmetric_girdles(pose)
+    pose = trajectory.symmetric_hips(pose)
     pose = skeleton.fix_bone_lengths(pose, skeleton.symmetric_bone_lengths(pose))
     n = len(pose)
     conf = np.ones((n, 17))

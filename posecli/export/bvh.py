@@ -10,13 +10,15 @@ Conventions (also in the README):
   first): intrinsic Z then X then Y, i.e. the local rotation matrix is Rz @ Rx @ Ry, degrees;
 - the root's OFFSET is 0 0 0 and its position channels carry the world pelvis (the estimated
   trajectory, or a fixed point with ``--no-root-motion``);
-- two zero-length joints, ``Spine`` (at the pelvis) and ``Neck`` (at the thorax), let the
-  lower back and the neck turn independently of the hips and the shoulder line, so forward
-  kinematics reproduces every exported joint exactly.
+- four zero-length joints, ``Spine`` (at the pelvis), ``Neck``, ``LeftShoulder`` and
+  ``RightShoulder`` (at the thorax, the clavicles' roots as in Mixamo rigs), let the lower
+  back, the neck and each clavicle turn on their own, so forward kinematics reproduces every
+  exported joint exactly.
 
 Rotations: every joint's global rotation maps a rest frame to the current one, both built
 from the bone to its child (swing) and a twist reference: the hip line for the pelvis and the
-lower back, the shoulder line for the thorax, upper back, neck and head, the knee's (elbow's)
+lower back, the shoulder line for the upper back, thorax, neck and head, the trunk axis for
+the clavicles, the knee's (elbow's)
 bending plane for the leg (arm), falling back to the hip line (the trunk axis) when the limb is
 straight. Euler angles are unwrapped frame to frame (the equivalent solution nearest to the
 previous frame), so no 180-degree flips.
@@ -60,12 +62,14 @@ JOINTS: tuple[Joint, ...] = (
     Joint("Neck", None, 9, None),
     Joint("Head", 9, 10, None),
     Joint("HeadTop", 10, 11, (0.0, 0.05, 0.0)),
-    Joint("LeftArm", 11, 9, None),
-    Joint("LeftForeArm", 12, 13, None),
-    Joint("LeftHand", 13, 14, (0.05, 0.0, 0.0)),
-    Joint("RightArm", 14, 9, None),
-    Joint("RightForeArm", 15, 16, None),
-    Joint("RightHand", 16, 17, (-0.05, 0.0, 0.0)),
+    Joint("LeftShoulder", None, 9, None),
+    Joint("LeftArm", 11, 13, None),
+    Joint("LeftForeArm", 12, 14, None),
+    Joint("LeftHand", 13, 15, (0.05, 0.0, 0.0)),
+    Joint("RightShoulder", None, 9, None),
+    Joint("RightArm", 14, 17, None),
+    Joint("RightForeArm", 15, 18, None),
+    Joint("RightHand", 16, 19, (-0.05, 0.0, 0.0)),
 )
 H36M_TO_BVH = {j.h36m: i for i, j in enumerate(JOINTS) if j.h36m is not None}
 
@@ -104,8 +108,8 @@ def global_rotations(p: np.ndarray) -> np.ndarray:
     """World joints -> per-frame global rotation of every BVH joint.
 
     Args:
-        p: (N, 17, 3) world metres, rigid skeleton with pelvis = mid-hips and
-           thorax = mid-shoulders (:func:`posecli.trajectory.symmetric_girdles`).
+        p: (N, 17, 3) world metres, rigid skeleton with pelvis = mid-hips
+           (:func:`posecli.trajectory.symmetric_hips`).
     Returns:
         (N, len(JOINTS), 3, 3) rotations from the rest pose (columns: rotated rest axes).
     """
@@ -129,6 +133,10 @@ def global_rotations(p: np.ndarray) -> np.ndarray:
             g[:, i] = _frame(p[:, 8] - p[:, 7], shoulders, (1, 0))
         elif j.name == "Spine2":
             g[:, i] = _frame(shoulders, trunk_up, (0, 1))
+        elif j.name == "LeftShoulder":  # clavicle thorax -> left shoulder: rest +X
+            g[:, i] = _frame(p[:, 11] - p[:, 8], trunk_up, (0, 1))
+        elif j.name == "RightShoulder":  # rest -X
+            g[:, i] = _frame(-(p[:, 14] - p[:, 8]), trunk_up, (0, 1))
         elif j.name == "Neck":
             g[:, i] = _frame(trunk_up, shoulders, (1, 0))
         elif j.name == "Head":
@@ -220,8 +228,8 @@ def world_joints(result: LiftResult) -> np.ndarray:
     """The (N, 17, 3) world joints (metres, Y up) a BVH of ``result`` reproduces.
 
     The result's estimated world placement when it has one; otherwise the root-relative camera
-    pose turned to Y up (x, -y, -z). Made rigid (one length per bone) and girdle-symmetric
-    if it is not already, since a BVH skeleton has fixed offsets.
+    pose turned to Y up (x, -y, -z). Made rigid (one length per bone) with the pelvis at
+    mid-hips if it is not already, since a BVH skeleton has fixed offsets.
     """
     from posecli import trajectory
 
@@ -231,8 +239,8 @@ def world_joints(result: LiftResult) -> np.ndarray:
         w = np.asarray(result.pose3d, float) * np.array([1.0, -1.0, -1.0])
     lengths = skeleton.symmetric_bone_lengths(w)
     if np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6 or np.abs(
-            w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6:
-        w = skeleton.fix_bone_lengths(trajectory.symmetric_girdles(w), lengths)
+            w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6:  # not rigid, or hips not symmetric
+        w = skeleton.fix_bone_lengths(trajectory.symmetric_hips(w), lengths)
     return w
 
 
