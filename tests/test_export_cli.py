@@ -3,7 +3,6 @@ conversion of an existing result, and the moved-video error."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import numpy as np

@@ -36,7 +36,6 @@ def read_result(path: str | Path) -> LiftResult:
         inp, frames = doc["input"], doc["frames"]
         if doc.get("format") != "posecli-result/1":
             raise KeyError("format")
-        n = len(frames)
         flags = np.array([f["flag"] for f in frames], dtype=object)
         seen = flags != skeleton.MISSING
         if not seen.any():
