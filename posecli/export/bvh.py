@@ -166,29 +166,26 @@ def local_rotations(g: np.ndarray) -> np.ndarray:
 
 
 def euler_zxy(r: np.ndarray) -> np.ndarray:
-    """(N, 3, 3) rotation matrices -> (N, 3) angles (z, x, y) in radians with
+    """(N, ..., 3, 3) rotation matrices -> (N, ..., 3) angles (z, x, y) in radians with
     ``r == Rz(z) @ Rx(x) @ Ry(y)``, continuous along N (each frame takes the equivalent
     solution, including 2 pi shifts, nearest to the previous frame)."""
-    sx = np.clip(r[:, 2, 1], -1.0, 1.0)
+    sx = np.clip(r[..., 2, 1], -1.0, 1.0)
     x = np.arcsin(sx)
-    cx = np.cos(x)
-    z = np.arctan2(-r[:, 0, 1], r[:, 1, 1])
-    y = np.arctan2(-r[:, 2, 0], r[:, 2, 2])
-    lock = cx < 1e-6  # gimbal lock: only z + y (or z - y) is defined; put it all in z
-    if lock.any():
-        y[lock] = 0.0
-        z[lock] = np.arctan2(r[lock, 1, 0], r[lock, 0, 0])
-    a = np.stack([z, x, y], axis=1)
+    z = np.arctan2(-r[..., 0, 1], r[..., 1, 1])
+    y = np.arctan2(-r[..., 2, 0], r[..., 2, 2])
+    lock = np.cos(x) < 1e-6  # gimbal lock: only z + y (or z - y) is defined; put it all in z
+    y = np.where(lock, 0.0, y)
+    z = np.where(lock, np.arctan2(r[..., 1, 0], r[..., 0, 0]), z)
+    a = np.stack([z, x, y], axis=-1)
+    alt = np.stack([z + np.pi, np.pi - x, y + np.pi], axis=-1)  # the same rotation
     out = a.copy()
+    two_pi = 2 * np.pi
     for i in range(1, len(a)):
         prev = out[i - 1]
-        cands = [a[i], np.array([a[i, 0] + np.pi, np.pi - a[i, 1], a[i, 2] + np.pi])]
-        best = None
-        for c in cands:
-            c = c + 2 * np.pi * np.round((prev - c) / (2 * np.pi))
-            if best is None or np.abs(c - prev).sum() < np.abs(best - prev).sum():
-                best = c
-        out[i] = best
+        c1 = a[i] + two_pi * np.round((prev - a[i]) / two_pi)
+        c2 = alt[i] + two_pi * np.round((prev - alt[i]) / two_pi)
+        better = np.abs(c2 - prev).sum(-1, keepdims=True) < np.abs(c1 - prev).sum(-1, keepdims=True)
+        out[i] = np.where(better, c2, c1)
     return out
 
 
@@ -247,7 +244,7 @@ def world_joints(result: LiftResult) -> np.ndarray:
 def solve(world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians, offsets (J, 3))."""
     lengths = skeleton.symmetric_bone_lengths(world)
-    angles = np.stack([euler_zxy(r) for r in np.moveaxis(local_rotations(global_rotations(world)), 1, 0)], 1)
+    angles = euler_zxy(local_rotations(global_rotations(world)))
     return world[:, 0].copy(), angles, rest_offsets(lengths)
 
 
