@@ -171,18 +171,20 @@ class PoseDetector(TFLiteModel):
         self.min_score = min_score
         self.tile_fallback = tile_fallback
 
-    def __call__(self, frame: np.ndarray, tiles: bool | None = None) -> list[PoseBox]:
+    def __call__(self, frame: np.ndarray, tiles: bool | str | None = None) -> list[PoseBox]:
         """Run the person detector on a frame (H, W, 3) uint8 RGB.
 
         The whole frame is letterboxed to 224x224. When that finds nobody and ``tiles`` (default:
         ``tile_fallback``) is on, the detector also runs on 4 overlapping corner tiles of 60% of
         the frame's width and height, which lets it see people about 1.7 times smaller (the
         letterbox leaves a person under ~40 px tall in the model input unseen).
+        ``tiles="always"`` runs the tiles even when the whole frame found someone (small people
+        beside a large one; 5 detector runs).
 
         Returns the people found, best score first (pixels in the frame).
         """
         people = self.detect_once(frame)
-        if people or not (self.tile_fallback if tiles is None else tiles):
+        if tiles != "always" and (people or not (self.tile_fallback if tiles is None else tiles)):
             return people
         h, w = frame.shape[:2]
         th, tw = int(round(h * TILE_FRACTION)), int(round(w * TILE_FRACTION))

@@ -22,6 +22,7 @@ from posecli.detect2d.blazepose import (AUX_CENTER, AUX_SCALE, DET_MIN_SCORE, DE
                                         LANDMARK_FILES, LAYOUT, MIN_PRESENCE, MIN_ROI_SIZE,
                                         NUM_LANDMARKS, LandmarkResult, PoseBox, PoseDetector,
                                         PoseLandmarker, landmark_path)
+from posecli.detect2d.boxes import points_box
 from posecli.detect2d.crops import Roi, roi_from_points
 from posecli.detect2d.tracker import (BLAZEPOSE33, Candidate, Tracker, body_scale,
                                       colour_histogram, outside_frame, plausible)
@@ -61,6 +62,17 @@ def _most_prominent(people: list[PoseBox]) -> PoseBox:
     best = max(p.score for p in people)
     close = [p for p in people if p.score >= best - 0.05]
     return max(close, key=lambda p: float(np.hypot(*(p.keypoints[1] - p.keypoints[0]))))
+
+
+def _overlap(a: Candidate, b: Candidate, min_conf: float = 0.3) -> float:
+    """Intersection of two poses' keypoint boxes over the smaller box's area, in [0, 1]."""
+    ba, bb = points_box(a.xy, a.conf, min_conf), points_box(b.xy, b.conf, min_conf)
+    if not (np.isfinite(ba).all() and np.isfinite(bb).all()):
+        return 0.0
+    iw = max(0.0, min(ba[2], bb[2]) - max(ba[0], bb[0]))
+    ih = max(0.0, min(ba[3], bb[3]) - max(ba[1], bb[1]))
+    area = lambda b: max(b[2] - b[0], 1.0) * max(b[3] - b[1], 1.0)  # noqa: E731
+    return float(iw * ih / min(area(ba), area(bb)))
 
 
 class BlazePose:
@@ -133,7 +145,7 @@ class PoseTracker:
     layout = LAYOUT
 
     def __init__(self, name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
-                 detect_every: int = 3, min_detection_score: float = DET_MIN_SCORE,
+                 detect_every: int = 3, tile_every: int = 4, min_detection_score: float = DET_MIN_SCORE,
                  min_presence: float = MIN_PRESENCE, refine: bool = True,
                  tile_fallback: bool = True, detector_file: str | Path = DETECTOR_FILE,
                  landmark_file: str | Path | None = None, tracker: Tracker | None = None) -> None:
@@ -143,6 +155,7 @@ class PoseTracker:
         self.detector, self.landmarker = _models(name, threads, detector_file, landmark_file,
                                                  refine, min_detection_score, tile_fallback)
         self.max_people, self.detect_every, self.min_presence = max_people, detect_every, min_presence
+        self.tile_every = tile_every
         self.tracker = tracker or Tracker(spec=BLAZEPOSE33)
         #: why candidates were rejected on the last call, and stage timings (benchmarks, tests)
         self.last_rejected: list[str] = []
@@ -191,7 +204,10 @@ class PoseTracker:
         if (f % self.detect_every == 0 or len(cands) < len(live) or not cands) \
                 and len(cands) < self.max_people:  # 2. newcomers and people lost
             t1 = time.perf_counter()
-            people = self.detector(frame, tiles=None if not live else False)
+            # tiles: when nobody is followed, or now and then to find people too small for the
+            # whole-frame letterbox (wide frames, people far away)
+            tiles = "always" if f % (self.tile_every * self.detect_every) == 0 else None
+            people = self.detector(frame, tiles=tiles if not live or tiles else False)
             timing["detect"] = time.perf_counter() - t1
             t1 = time.perf_counter()
             for p in people:
@@ -201,8 +217,8 @@ class PoseTracker:
                        < 0.6 * body_scale(c.xy) for c in cands):
                     continue  # someone already followed
                 c = self._candidate(frame, self.landmarker(frame, p.roi()), None)
-                if c is not None:
-                    cands.append(c)
+                if c is not None and not any(_overlap(c, k) > 0.6 for k in cands):
+                    cands.append(c)  # (a newcomer mostly inside someone followed is them again)
             timing["landmark"] += time.perf_counter() - t1
         pairs = self.tracker.update(cands)  # 3. identities
         self.last_timing = timing

@@ -212,8 +212,10 @@ class Track:
     extra: object = None
     lr_fixes: int = 0               # frames where arms or legs were relabelled
 
-    def predicted_centre(self, frame: int) -> np.ndarray:
-        return centre(self.xy) + self.velocity * (frame - self.last_frame)
+    def predicted_centre(self, frame: int, horizon: int = 5) -> np.ndarray:
+        """(2,) px: the centre expected at ``frame``; the constant-velocity guess is trusted for
+        ``horizon`` frames at most (a person who stopped behind someone does not fly on)."""
+        return centre(self.xy) + self.velocity * min(frame - self.last_frame, horizon)
 
 
 @dataclass
