@@ -14,13 +14,15 @@ Truth per person and frame: the H36M-17 2D joints (pixels), shifted / mirrored l
 
 Metrics (per clip):
 - identity switches: a truth person's matched track id changes between frames where both are
-  matched (matching: the track whose pelvis is nearest the truth pelvis, within 0.5 torso);
-  also reported as the count of output pelvis jumps > 10 % of the frame width;
+  matched (matching: greedy on the mean limb-joint error in torso lengths, at most 0.5);
+  track switches: a track id that moves to another person; also reported: the count of output
+  pelvis jumps > 10 % of the frame width between frames;
 - mixed skeletons: an output skeleton with a limb joint (confidence >= 0.3) nearer another
   person's joints than its own person's by more than half a torso;
 - left/right swap rate: fraction of matched frames where the mirrored labelling of the limbs
   fits the truth better than the given one;
-- ghosts: output skeletons matched to no truth person while it is visible.
+- ghosts: output skeletons matched to no truth person (mean limb-joint error > 0.5 torso
+  against every person, either labelling).
 """
 from __future__ import annotations
 
@@ -81,11 +83,17 @@ def _recolour(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _lagged(n: int, lag: int) -> np.ndarray:
+    """(n,) frame indices ``lag`` frames ahead, walking back at the end (no jump)."""
+    i = np.arange(n) + lag
+    return np.where(i < n, i, 2 * (n - 1) - i).clip(0, n - 1)
+
+
 def side_by_side(frames: np.ndarray, truth: np.ndarray, lag: int = 40):
     """-> (frames (N, H, 2W, 3), truth (N, 2, 17, 2)); person 0 left, person 1 right."""
     n, w = len(frames), frames.shape[2]
     mf, mt = _mirror(frames, truth)
-    idx = (np.arange(n) + lag) % n
+    idx = _lagged(n, lag)
     out = np.concatenate([frames, mf[idx]], axis=2)
     t1 = mt[idx].copy()
     t1[..., 0] += w
@@ -102,7 +110,7 @@ def crossing(frames: np.ndarray, truth: np.ndarray, width: int = 960, lag: int =
     """
     n, h, w = frames.shape[:3]
     mf, mt = _mirror(frames, truth)
-    idx = (np.arange(n) + lag) % n
+    idx = _lagged(n, lag)
     bg = np.full((h, width, 3), 0, np.uint8)
     bg[:] = np.median(frames[:, :, :40].reshape(-1, 3), axis=0).astype(np.uint8)  # wall colour
     bg[h // 2:] = np.array([150, 150, 150], np.uint8)
@@ -170,16 +178,30 @@ def evaluate(dets: list[list], truth: np.ndarray, width: int, height: int) -> di
     for t in range(n):
         tr = truth[t]
         visible = [bool(0 <= tr[i, 0, 0] < width) for i in range(p)]
-        for tid, xy, conf in dets[t]:
+        fr = dets[t]
+        for tid, xy, _ in fr:
             pel = xy[[23, 24]].mean(0)
-            if tid in prev_pelvis and np.linalg.norm(pel - prev_pelvis[tid]) > 0.1 * width:
-                jumps += 1
-            prev_pelvis[tid] = pel
-            d = [np.linalg.norm(pel - tr[i, 0]) / _torso(tr[i]) for i in range(p)]
-            i = int(np.argmin(d))
-            if d[i] > 0.5:
-                ghosts += int(any(visible))
+            if tid in prev_pelvis and prev_pelvis[tid][0] == t - 1 \
+                    and np.linalg.norm(pel - prev_pelvis[tid][1]) > 0.1 * width:
+                jumps += 1  # (between consecutive frames: a re-identified person may have moved)
+            prev_pelvis[tid] = (t, pel)
+        # match skeletons to people on the limb joints (either labelling), greedily
+        cost = np.full((len(fr), p), np.inf)
+        for a, (_, xy, conf) in enumerate(fr):
+            ok = conf[BP_LIMBS] >= 0.3
+            if not ok.any():
                 continue
+            for i in range(p):
+                e = min(np.linalg.norm(xy[BP_LIMBS] - tr[i, perm][H36M_LIMBS], axis=1)[ok].mean()
+                        for perm in (np.arange(17), H36M_FLIP))
+                cost[a, i] = e / _torso(tr[i])
+        pairs, used_a, used_i = [], set(), set()
+        for c, a, i in sorted((cost[a, i], a, i) for a in range(len(fr)) for i in range(p)):
+            if c <= 0.5 and a not in used_a and i not in used_i:
+                pairs.append((a, i)), used_a.add(a), used_i.add(i)
+        ghosts += sum(1 for a in range(len(fr)) if a not in used_a)
+        for a, i in pairs:
+            tid, xy, conf = fr[a]
             matched += 1
             if last_id[i] is not None and last_id[i] != tid:
                 switches += 1
@@ -199,6 +221,7 @@ def evaluate(dets: list[list], truth: np.ndarray, width: int, height: int) -> di
                 e_other = np.min([np.linalg.norm(lim[:, None] - tr[j][None], axis=2).min(1)
                                   for j in others], axis=0)
                 mixed += bool((ok & (e_other + 0.5 * _torso(tr[i]) < e_own)).any())
+        del visible
     return {"frames": n, "people": p, "matched": matched, "matched_per_person": per_person.tolist(),
             "id_switches": switches, "track_switches": track_switches,
             "id_switches_per_1000": 1000 * (switches + track_switches) / max(n, 1),
