@@ -21,6 +21,7 @@ Progress = Callable[[str, int, "int | None"], None]
 DEFAULT_DETECTOR = "blazepose-full"
 DEFAULT_WEIGHTS = "lifter.pt"
 MAX_GAP_SECONDS = 0.5  # gaps up to this long are interpolated; longer ones are flagged missing
+MAX_PEOPLE = 5         # people followed at once (the landmark model runs once per person)
 
 
 class NoPersonError(Exception):
@@ -65,32 +66,60 @@ def load_lifter(weights: str | Path | None = None, flip: bool = True, backend: s
     return Lifter(fn, frames, info)
 
 
-def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
-                 progress: Progress | None = None):
-    """Run the 2D detector over every frame of a video, keeping only keypoints.
+def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
+                progress: Progress | None = None, max_people: int = MAX_PEOPLE):
+    """Detect and track every person (up to ``max_people`` at a time) over a video, keeping
+    only keypoints.
 
-    Returns (info, landmarks (N, K, 2) px with NaN where no person, conf (N, K), found (N,),
-    detector description dict).
+    Returns (info, number of frames decoded, tracks: list of
+    :class:`posecli.detect2d.tracks.PersonTrack` ordered by id, detector description dict).
     """
-    from posecli.detect2d import create_detector
+    from posecli.detect2d import create_tracker
+    from posecli.detect2d.tracks import collect_tracks
     from posecli.video import iter_frames, probe
 
     info = probe(path)
-    det = create_detector(detector, threads=threads)
-    det.reset()
-    xs, cs, found = [], [], []
+    trk = create_tracker(detector, threads=threads, max_people=max_people)
+    trk.reset()
+    per_frame = []
     for i, frame in enumerate(iter_frames(path, info)):
-        d = det(frame)
-        if d is None:
-            xs.append(None), cs.append(None), found.append(False)
-        else:
-            xs.append(d.xy), cs.append(d.conf), found.append(True)
+        per_frame.append(trk(frame))
         if progress:
             progress("detect", i + 1, info.num_frames)
-    k = next((x.shape[0] for x in xs if x is not None), 33)
-    xy = np.stack([x if x is not None else np.full((k, 2), np.nan) for x in xs])
-    conf = np.stack([c if c is not None else np.zeros(k) for c in cs])
-    return info, xy, conf, np.array(found), {"name": det.name, "layout": det.layout}
+    return info, len(per_frame), collect_tracks(per_frame), {"name": trk.name, "layout": trk.layout}
+
+
+def _person_info(tracks, chosen, info, person) -> dict:
+    from posecli.detect2d.tracks import AUTO_RULE
+    return {"track_id": None if chosen is None else chosen.id,
+            "rule": AUTO_RULE if person == "auto" else f"track {person} (chosen by the user)",
+            "tracks": [t.summary(info.width, info.height) for t in tracks]}
+
+
+def _pick(tracks, info, person):
+    from posecli.detect2d.tracks import choose_person
+    try:
+        return choose_person(tracks, info.width, info.height, person)
+    except ValueError as e:
+        raise NoPersonError(str(e)) from None
+
+
+def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
+                 progress: Progress | None = None, person: str | int = "auto",
+                 max_people: int = MAX_PEOPLE):
+    """Run the 2D detector and tracker over every frame of a video and return one person's
+    track (``person``: "auto" or a track id; see :func:`posecli.detect2d.tracks.choose_person`).
+
+    Returns (info, landmarks (N, K, 2) px with NaN where no person, conf (N, K) (joints outside
+    the picture below 0.1, so they are filled as gaps), found (N,), detector description dict
+    with a "person" entry: the chosen track id, the rule and every track's summary).
+    """
+    info, n, tracks, det_info = track_video(path, detector, threads, progress, max_people)
+    chosen = _pick(tracks, info, person)
+    det_info["person"] = _person_info(tracks, chosen, info, person)
+    if chosen is None:
+        return info, np.full((n, 33, 2), np.nan), np.zeros((n, 33)), np.zeros(n, bool), det_info
+    return info, chosen.xy, chosen.conf, chosen.found, det_info
 
 
 def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
@@ -140,12 +169,37 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
 
 
 def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
-               threads: int = 2, progress: Progress | None = None, rigid: bool = True) -> LiftResult:
-    """Detect a person in every frame of a video and lift the track to 3D."""
+               threads: int = 2, progress: Progress | None = None, rigid: bool = True,
+               person: str | int = "auto", max_people: int = MAX_PEOPLE) -> LiftResult:
+    """Detect and track people in every frame of a video and lift one person's track to 3D
+    (``person``: "auto" or a track id; every person: :func:`lift_video_all`)."""
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
-    info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress)
+    info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress,
+                                                      person, max_people)
     if not found.any():
         raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
+    return _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigid)
+
+
+def lift_video_all(path: str | Path, detector: str = DEFAULT_DETECTOR,
+                   lifter: Lifter | None = None, threads: int = 2,
+                   progress: Progress | None = None, rigid: bool = True,
+                   max_people: int = MAX_PEOPLE) -> list[LiftResult]:
+    """Lift every person tracked long enough (0.5 s) to 3D: one result per track, by id.
+    Each result's ``detector["person"]["track_id"]`` names its track."""
+    from posecli.detect2d.tracks import liftable
+
+    lifter = lifter or load_lifter()
+    info, _, tracks, det_info = track_video(path, detector, threads, progress, max_people)
+    people = liftable(tracks, info.fps)
+    if not people:
+        raise NoPersonError(f"{path}: no person was followed for 0.5 s or more")
+    return [_lift_track(path, info, t.xy, t.conf, t.found,
+                        {**det_info, "person": _person_info(tracks, t, info, t.id)},
+                        lifter, progress, rigid) for t in people]
+
+
+def _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigid) -> LiftResult:
     xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
                             lifter=lifter, source=str(path), progress=progress, rigid=rigid)
