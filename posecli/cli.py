@@ -80,8 +80,19 @@ def _inputs(path: Path) -> list[Path]:
     return [path]
 
 
+def _person(value: str) -> str | int:
+    """--person: "auto", "all" or a track id (a positive integer)."""
+    v = value.strip().lower()
+    if v in ("auto", "all"):
+        return v
+    if v.isdigit() and int(v) > 0:
+        return int(v)
+    raise CliError(f"--person {value!r}: use auto, all or a track id (see `posecli tracks`)")
+
+
 def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
-              quiet: bool, rigid: bool) -> list[Path]:
+              quiet: bool, rigid: bool, person: str | int = "auto",
+              max_people: int = 5) -> list[Path]:
     from posecli import pipeline
     from posecli.export import write_all
     from posecli.export.json import read_keypoints
@@ -93,8 +104,19 @@ def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lift
             result = pipeline.lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
                                              lifter=lifter, source=str(path), progress=progress,
                                              rigid=rigid)
+        elif person == "all":  # one file per person: <stem>.person<id><ext>
+            from posecli.export import WRITERS
+            paths = []
+            for r in pipeline.lift_video_all(path, detector, lifter, threads, progress, rigid,
+                                             max_people):
+                for fmt in formats:
+                    p = out_dir / f"{path.stem}.person{r.detector['person']['track_id']}{WRITERS[fmt][0]}"
+                    WRITERS[fmt][1](r, p)
+                    paths.append(p)
+            return paths
         else:
-            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid)
+            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid,
+                                         person, max_people)
     return write_all(result, out_dir, formats)
 
 
@@ -114,6 +136,10 @@ def lift(
     stride: Optional[int] = typer.Option(None, help="Frames between window starts (default: half a window)."),
     threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    person: str = typer.Option("auto", help="Who to lift: auto (the person seen most, then "
+                               "largest and most central), all (one file per person, "
+                               "<name>.person<id>.json), or a track id."),
+    max_people: int = typer.Option(5, min=1, help="People followed at once (cost grows with it)."),
 ) -> None:
     """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
     formats = [f.strip() for item in formats for f in item.split(",") if f.strip()]
@@ -125,6 +151,7 @@ def lift(
         unknown = [f for f in formats if f not in WRITERS]
         if unknown:
             raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
+        who = _person(person)
         inputs = _inputs(input)
         _check_writable(out_dir)
         lifter = load_lifter(weights, flip=flip, backend=backend, stride=stride)
@@ -135,7 +162,8 @@ def lift(
         if len(inputs) > 1:
             err.print(f"[bold]{path.name}[/]")
         try:
-            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid):
+            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid,
+                               who, max_people):
                 out.print(f"wrote {p}", highlight=False)
         except _expected_errors() as e:
             if len(inputs) == 1:
@@ -144,6 +172,52 @@ def lift(
             failed.append(path)
     if failed:
         _fail(f"{len(failed)} of {len(inputs)} inputs failed: {', '.join(p.name for p in failed)}")
+
+
+@app.command()
+def tracks(
+    video: Path = typer.Argument(..., help="A video."),
+    out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the thumbnails."),
+    detector: str = typer.Option("blazepose-full", help="2D detector (see `posecli info`)."),
+    max_people: int = typer.Option(5, min=1, help="People followed at once."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """List the people tracked in a video (for `lift --person N`), one thumbnail image each."""
+    try:
+        import cv2
+
+        from posecli import pipeline
+        from posecli.detect2d.tracks import best_frame, choose_person, thumbnail
+        from posecli.video import iter_frames
+        _check_writable(out_dir)
+        with _progress(quiet) as progress:
+            info, _, found, _ = pipeline.track_video(video, detector, threads, progress, max_people)
+        if not found:
+            raise pipeline.NoPersonError(f"{video}: no person was found")
+        auto = choose_person(found, info.width, info.height).id
+        want = {best_frame(t): [] for t in found}
+        for t in found:
+            want[best_frame(t)].append(t)
+        thumbs = {}
+        for i, frame in enumerate(iter_frames(video, info)):
+            for t in want.get(i, []):
+                p = out_dir / f"{video.stem}.track{t.id}.jpg"
+                img = thumbnail(frame, t.xy[i], t.conf[i])
+                if not cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+                    raise CliError(f"{p}: could not write the thumbnail")
+                thumbs[t.id] = p
+    except _expected_errors() as e:
+        _fail(str(e))
+    table = Table(title=f"{video.name}: {len(found)} people ({info.num_frames} frames)")
+    for col in ("id", "first", "last", "frames", "height px", "thumbnail"):
+        table.add_column(col)
+    for t in found:
+        s = t.summary(info.width, info.height)
+        mark = " (auto)" if t.id == auto else ""
+        table.add_row(f"{t.id}{mark}", str(s["first_frame"]), str(s["last_frame"]), str(s["frames"]),
+                      str(s["height_px"]), str(thumbs.get(t.id, "")))
+    out.print(table)
 
 
 @app.command()

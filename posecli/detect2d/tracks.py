@@ -14,7 +14,8 @@ import numpy as np
 
 from posecli.detect2d import Detection
 
-__all__ = ["PersonTrack", "collect_tracks", "choose_person", "liftable", "AUTO_RULE"]
+__all__ = ["PersonTrack", "collect_tracks", "choose_person", "liftable", "best_frame", "thumbnail",
+           "AUTO_RULE"]
 
 AUTO_RULE = ("the track seen in the most frames; among tracks seen in at least 80 % as many "
              "frames, the one with the largest median body height times closeness to the frame "
@@ -111,3 +112,28 @@ def liftable(tracks: list[PersonTrack], fps: float, min_seconds: float = 0.5,
     """Tracks seen long enough to lift (at least ``min_seconds`` and ``min_frames``)."""
     need = max(min_frames, int(round(min_seconds * fps)))
     return [t for t in tracks if t.frames >= need]
+
+
+def best_frame(track: PersonTrack) -> int:
+    """The frame where the person is seen best (highest mean keypoint confidence)."""
+    score = np.where(track.found, track.conf.mean(1), -1.0)
+    return int(np.argmax(score))
+
+
+def thumbnail(frame: np.ndarray, xy: np.ndarray, conf: np.ndarray, height: int = 192,
+              min_conf: float = 0.3) -> np.ndarray:
+    """The person's box (keypoints with ``min_conf``, enlarged by 20 %) cut from ``frame``
+    (H, W, 3) and scaled to ``height`` pixels -> (height, w, 3) uint8, same channel order."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    ok = (conf >= min_conf) & np.isfinite(xy).all(1)
+    pts = xy[ok] if ok.sum() >= 2 else xy[np.isfinite(xy).all(1)]
+    lo, hi = pts.min(0), pts.max(0)
+    pad = 0.2 * (hi - lo) + 4
+    x0, y0 = np.clip(np.floor(lo - pad).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(hi + pad).astype(int), [x0 + 1, y0 + 1], [w, h])
+    crop = frame[y0:y1, x0:x1]
+    scale = height / crop.shape[0]
+    return cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), height),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
