@@ -86,7 +86,8 @@ def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int
         per_frame.append(trk(frame))
         if progress:
             progress("detect", i + 1, info.num_frames)
-    return info, len(per_frame), collect_tracks(per_frame), {"name": trk.name, "layout": trk.layout}
+    tracks = collect_tracks(per_frame, lr_fixes=trk.tracker.lr_fixed)
+    return info, len(per_frame), tracks, {"name": trk.name, "layout": trk.layout}
 
 
 def _person_info(tracks, chosen, info, person) -> dict:

@@ -173,3 +173,16 @@ def test_box_and_crop_helpers_for_other_detectors():
     assert m.shape == (2, 1) and np.allclose(m[:, 0], [1, 0])
     r = roi_from_box(np.array([10.0, 20, 50, 120]))
     assert (r.cx, r.cy, r.size, r.angle) == (30, 70, 125, 0)
+
+
+def test_tracker_relabels_a_flip_but_not_for_long():
+    t = tk.Tracker()
+    for f in range(5):
+        t.update([cand(300 + 2 * f, 300)])
+    xy, c = pose(310, 300)
+    swapped = tk._swap(xy, tk.BLAZEPOSE33.arms)
+    out = [t.update([tk.Candidate(swapped.copy(), c, 0.99)])[0][1].xy for _ in range(4)]
+    assert np.allclose(out[0], xy) and np.allclose(out[1], xy)   # fixed twice ...
+    assert np.allclose(out[2], swapped)                           # ... then the model is believed
+    assert np.allclose(out[3], swapped)
+    assert t.tracks[1].lr_fixes == 2

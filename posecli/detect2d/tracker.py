@@ -211,6 +211,8 @@ class Track:
     appearance: np.ndarray | None = None
     extra: object = None
     lr_fixes: int = 0               # frames where arms or legs were relabelled
+    streak: int = 1                 # consecutive frames seen up to the last one
+    lr_run: int = 0                 # consecutive frames relabelled up to the last one
 
     def predicted_centre(self, frame: int, horizon: int = 5) -> np.ndarray:
         """(2,) px: the centre expected at ``frame``; the constant-velocity guess is trusted for
@@ -228,6 +230,9 @@ class Tracker:
             many torso lengths of the predicted centre.
         match_gate: largest association cost accepted for other candidates.
         same_person_oks: two candidates this similar (OKS) are one person.
+        fix_lr, lr_min_streak, lr_max_run: relabel left/right (see :func:`fix_left_right`) once a
+            track has been seen ``lr_min_streak`` frames in a row, for at most ``lr_max_run``
+            frames in a row.
     """
     spec: BodySpec = BLAZEPOSE33
     max_lost: int = 90
@@ -235,12 +240,17 @@ class Tracker:
     match_gate: float = 1.6
     same_person_oks: float = 0.5
     fix_lr: bool = True
+    lr_min_streak: int = 3
+    lr_max_run: int = 2
     tracks: dict[int, Track] = field(default_factory=dict)
+    #: frames relabelled left/right per track id, kept after a track is forgotten
+    lr_fixed: dict[int, int] = field(default_factory=dict)
     frame: int = -1
     _next_id: int = 1
 
     def reset(self) -> None:
         self.tracks.clear()
+        self.lr_fixed.clear()
         self.frame, self._next_id = -1, 1
 
     def live(self) -> list[Track]:
@@ -325,9 +335,18 @@ class Tracker:
 
     def _advance(self, t: Track, c: Candidate, f: int) -> None:
         """Fold candidate ``c`` into track ``t`` (labels fixed against the last pose)."""
-        if t.hits and self.fix_lr and t.last_frame == f - 1:
-            c.xy, c.conf, arms, legs = fix_left_right(c.xy, c.conf, t.xy, t.scale, self.spec)
-            t.lr_fixes += arms or legs
+        t.streak = t.streak + 1 if t.hits and t.last_frame == f - 1 else 1
+        # relabel only against an established pose (a first frame after a gap may itself be
+        # wrong), and never for long: when the model insists, its labelling is taken
+        if self.fix_lr and t.streak > self.lr_min_streak:
+            xy, conf, arms, legs = fix_left_right(c.xy, c.conf, t.xy, t.scale, self.spec)
+            if (arms or legs) and t.lr_run < self.lr_max_run:
+                c.xy, c.conf = xy, conf
+                t.lr_fixes += 1
+                self.lr_fixed[t.id] = t.lr_fixes
+                t.lr_run += 1
+            else:
+                t.lr_run = 0
         if t.hits:
             gap = max(f - t.last_frame, 1)
             v = (centre(c.xy, self.spec) - centre(t.xy, self.spec)) / gap

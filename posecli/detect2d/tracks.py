@@ -30,6 +30,7 @@ class PersonTrack:
     conf: np.ndarray      # (N, K) in [0, 1], 0 where not seen
     found: np.ndarray     # (N,) bool
     outside: np.ndarray   # (N, K) bool: keypoint outside the picture (its conf is lowered)
+    lr_fixes: int = 0     # frames whose left/right labels the tracker corrected
 
     @property
     def frames(self) -> int:
@@ -64,7 +65,9 @@ class PersonTrack:
     def summary(self, width: int, height: int) -> dict:
         return {"id": self.id, "first_frame": self.first, "last_frame": self.last,
                 "frames": self.frames, "height_px": round(self.height(), 1),
-                "centrality": round(self.centrality(width, height), 3)}
+                "centrality": round(self.centrality(width, height), 3),
+                "outside_joint_frames": int(self.outside[self.found].any(1).sum()),
+                "lr_fixes": self.lr_fixes}
 
 
 def collect_tracks(per_frame: Iterable[list[Detection]], num_keypoints: int = 33
@@ -86,7 +89,8 @@ def collect_tracks(per_frame: Iterable[list[Detection]], num_keypoints: int = 33
                     xy[i], conf[i], found[i] = d.xy, d.conf, True
                     if d.outside is not None:
                         outside[i] = d.outside
-        out.append(PersonTrack(int(tid), xy, conf, found, outside))
+        out.append(PersonTrack(int(tid), xy, conf, found, outside,
+                               (lr_fixes or {}).get(tid, 0)))
     return out
 
 
