@@ -70,10 +70,11 @@ class PersonTrack:
                 "lr_fixes": self.lr_fixes}
 
 
-def collect_tracks(per_frame: Iterable[list[Detection]], num_keypoints: int = 33
-                   ) -> list[PersonTrack]:
+def collect_tracks(per_frame: Iterable[list[Detection]], num_keypoints: int = 33,
+                   lr_fixes: dict[int, int] | None = None) -> list[PersonTrack]:
     """Gather the tracker's per-frame detection lists (each with ``track_id``) into one
-    :class:`PersonTrack` per identity, ordered by id."""
+    :class:`PersonTrack` per identity, ordered by id (``lr_fixes``: the tracker's
+    ``lr_fixed`` tally)."""
     frames = [list(d) for d in per_frame]
     n = len(frames)
     ids = sorted({d.track_id for fr in frames for d in fr})
