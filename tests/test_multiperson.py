@@ -81,3 +81,38 @@ def test_nobody_gives_no_skeleton(mp, example):
               rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)]
     for f in frames * 2:
         assert trk(f) == []
+
+
+def test_cli_lifts_every_person_and_lists_tracks(mp, example, tmp_path, tiny_weights):
+    """`posecli lift --person all` writes one lifted track per person; `posecli tracks` lists
+    them with a thumbnail each; `--person N` picks one."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from posecli.cli import app
+    from conftest import write_video
+
+    clip, _ = mp.side_by_side(*example)
+    video = write_video(tmp_path / "two.mp4", list(clip[60:100]), fps=30)
+    run = lambda *a: CliRunner().invoke(app, [str(x) for x in a])  # noqa: E731
+    out = tmp_path / "out"
+    r = run("lift", video, "-o", out, "--weights", tiny_weights, "--person", "all", "-q")
+    assert r.exit_code == 0, r.output
+    files = sorted(out.glob("two.person*.json"))
+    assert len(files) == 2
+    results = [json.loads(f.read_text()) for f in files]
+    ids = [res["detector"]["person"]["track_id"] for res in results]
+    assert sorted(ids) == [1, 2]
+    pelvis_x = [np.mean([fr["keypoints_2d"][0][0] for fr in res["frames"] if fr["keypoints_2d"]])
+                for res in results]
+    assert (pelvis_x[0] < 640) != (pelvis_x[1] < 640)         # one person per half
+    r = run("tracks", video, "-o", tmp_path / "thumbs", "-q")
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "thumbs").glob("two.track*.jpg"))) == 2
+    r = run("lift", video, "-o", tmp_path / "one", "--weights", tiny_weights, "--person", ids[1], "-q")
+    assert r.exit_code == 0, r.output
+    one = json.loads((tmp_path / "one" / "two.json").read_text())
+    assert one["detector"]["person"]["track_id"] == ids[1]
+    r = run("lift", video, "-o", tmp_path / "bad", "--weights", tiny_weights, "--person", 9)
+    assert r.exit_code == 1 and "no person with id 9" in r.output
