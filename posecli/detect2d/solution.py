@@ -140,12 +140,23 @@ class PoseTracker:
 
     ``__call__(frame)`` -> list of :class:`Detection` with ``track_id`` and ``outside`` set,
     ordered by track id. Identities start at 1 and are never reused within a video.
+
+    Args:
+        max_people: people followed at once (the landmark model runs once per person a frame).
+        detect_every: frames between person-detector runs while everyone followed is found
+            (newcomers wait at most this long); the detector also runs whenever a followed
+            person was lost, and on every frame while nobody is followed.
+        tile_every: every ``tile_every`` detector runs, the detector also looks at 4 corner
+            tiles of the frame (5 runs), for people too small for the whole-frame letterbox.
+        min_presence: landmark results below this pose-presence probability are dropped.
+        Others as :class:`BlazePose`.
     """
 
     layout = LAYOUT
 
     def __init__(self, name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
-                 detect_every: int = 3, tile_every: int = 4, min_detection_score: float = DET_MIN_SCORE,
+                 detect_every: int = 3, tile_every: int = 10,
+                 min_detection_score: float = DET_MIN_SCORE,
                  min_presence: float = MIN_PRESENCE, refine: bool = True,
                  tile_fallback: bool = True, detector_file: str | Path = DETECTOR_FILE,
                  landmark_file: str | Path | None = None, tracker: Tracker | None = None) -> None:
