@@ -8,7 +8,8 @@ towards the camera, with its 2D truth in walk_07_05.truth.npz):
 - ``side``: two copies side by side (the second mirrored and 40 frames later), 1280x480;
 - ``cross``: two copies cut out of their background (the rendered body is saturated, the wall
   and floor are not) and pasted on one wide background, sliding past each other in opposite
-  directions so that one hides the other mid-clip; the second person's shirt is recoloured;
+  directions so that one hides the other mid-clip; the second person's shirt is recoloured
+  (``cross_same``: not recoloured, both dressed alike);
 - ``leave``: one person sliding out of the frame to the left and back.
 Truth per person and frame: the H36M-17 2D joints (pixels), shifted / mirrored like the pixels.
 
@@ -17,8 +18,10 @@ Metrics (per clip):
   matched (matching: greedy on the mean limb-joint error in torso lengths, at most 0.5);
   track switches: a track id that moves to another person; also reported: the count of output
   pelvis jumps > 10 % of the frame width between frames;
-- mixed skeletons: an output skeleton with a limb joint (confidence >= 0.3) nearer another
-  person's joints than its own person's by more than half a torso;
+- mixed skeletons: an output skeleton with two or more limb joints (confidence >= 0.3) nearer
+  another person's joints than its own person's by more than half a torso (a limb or more on
+  someone else); stray joints: skeletons with exactly one such joint (typically a hidden wrist
+  or elbow guessed onto the person behind);
 - left/right swap rate: fraction of matched frames where the mirrored labelling of the limbs
   fits the truth better than the given one;
 - ghosts: output skeletons matched to no truth person (mean limb-joint error > 0.5 torso
@@ -101,11 +104,12 @@ def side_by_side(frames: np.ndarray, truth: np.ndarray, lag: int = 40):
 
 
 def crossing(frames: np.ndarray, truth: np.ndarray, width: int = 960, lag: int = 40,
-             travel: float = 620.0):
+             travel: float = 620.0, recolour: bool = True):
     """Two people cut out and slid past each other on a wide background.
 
     Person 0 moves right by ``travel`` px over the clip, person 1 (mirrored, shirt recoloured,
-    ``lag`` frames later in the walk) moves left and is pasted in front.
+    ``lag`` frames later in the walk) moves left and is pasted in front (shirt recoloured
+    unless ``recolour`` is False: then only motion tells them apart).
     -> (frames (N, H, width, 3), truth (N, 2, 17, 2)).
     """
     n, h, w = frames.shape[:3]
@@ -121,7 +125,7 @@ def crossing(frames: np.ndarray, truth: np.ndarray, width: int = 960, lag: int =
         dx1 = int(round(-w / 2 + width * 0.85 - travel * s))  # person 1 centre moves left
         img = bg.copy()
         for src, jt, dx, rec in ((frames[t], truth[t], dx0, False),
-                                 (mf[idx[t]], mt[idx[t]], dx1, True)):
+                                 (mf[idx[t]], mt[idx[t]], dx1, recolour)):
             m = body_mask(src, jt)
             if rec:
                 src = _recolour(src, m)
@@ -169,7 +173,7 @@ def evaluate(dets: list[list], truth: np.ndarray, width: int, height: int) -> di
     """
     n, p = truth.shape[:2]
     last_id = [None] * p
-    switches = track_switches = mixed = ghosts = matched = 0
+    switches = track_switches = mixed = stray = ghosts = matched = 0
     swaps = np.zeros(p)
     per_person = np.zeros(p)
     track_person: dict = {}
@@ -220,12 +224,15 @@ def evaluate(dets: list[list], truth: np.ndarray, width: int, height: int) -> di
                 e_own = np.minimum(e_keep, e_flip)
                 e_other = np.min([np.linalg.norm(lim[:, None] - tr[j][None], axis=2).min(1)
                                   for j in others], axis=0)
-                mixed += bool((ok & (e_other + 0.5 * _torso(tr[i]) < e_own)).any())
+                on_other = int((ok & (e_other + 0.5 * _torso(tr[i]) < e_own)).sum())
+                mixed += on_other >= 2
+                stray += on_other == 1
         del visible
     return {"frames": n, "people": p, "matched": matched, "matched_per_person": per_person.tolist(),
             "id_switches": switches, "track_switches": track_switches,
             "id_switches_per_1000": 1000 * (switches + track_switches) / max(n, 1),
-            "pelvis_jumps": jumps, "mixed_skeletons": mixed, "ghosts": ghosts,
+            "pelvis_jumps": jumps, "mixed_skeletons": mixed, "stray_joints": stray,
+            "ghosts": ghosts,
             "lr_swap_rate": float(swaps.sum() / max(matched, 1)),
             "lr_swap_rate_per_person": (swaps / np.maximum(per_person, 1)).tolist()}
 
@@ -258,6 +265,7 @@ def main() -> None:
     args = ap.parse_args()
     frames, truth = load_example(args.frames)
     makers = {"side": side_by_side, "cross": crossing,
+              "cross_same": lambda f, t: crossing(f, t, recolour=False),
               "leave": lambda f, t: leaving(f, t)}
     results = {}
     for name in args.clips.split(","):

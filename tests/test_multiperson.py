@@ -34,7 +34,7 @@ def test_side_by_side_two_identities(mp, example):
     clip, truth = mp.side_by_side(*example)
     dets, r = _run(mp, clip, truth)
     assert r["id_switches"] == 0 and r["track_switches"] == 0 and r["pelvis_jumps"] == 0
-    assert r["mixed_skeletons"] == 0 and r["ghosts"] == 0
+    assert r["mixed_skeletons"] == 0 and r["stray_joints"] == 0 and r["ghosts"] == 0
     assert r["lr_swap_rate"] <= 0.02
     assert min(r["matched_per_person"]) >= 0.7 * len(clip)   # the far-away small one too
     # each identity stays in its own half of the picture
@@ -50,7 +50,8 @@ def test_crossing_keeps_identities_and_never_mixes(mp, example):
     dets, r = _run(mp, clip, truth)
     assert r["id_switches"] == 0 and r["track_switches"] == 0 and r["pelvis_jumps"] == 0
     assert r["ghosts"] == 0
-    assert r["mixed_skeletons"] <= 1   # one frame: a hidden elbow (conf 0.4) on the person behind
+    assert r["mixed_skeletons"] == 0
+    assert r["stray_joints"] <= 3      # a hidden elbow / wrist guessed onto the person behind
     assert len({d[0] for fr in dets for d in fr}) == 2
     assert min(r["matched_per_person"]) >= 0.75 * len(clip)  # the one behind is hidden a while
 
