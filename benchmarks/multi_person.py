@@ -181,7 +181,6 @@ def evaluate(dets: list[list], truth: np.ndarray, width: int, height: int) -> di
     prev_pelvis: dict = {}
     for t in range(n):
         tr = truth[t]
-        visible = [bool(0 <= tr[i, 0, 0] < width) for i in range(p)]
         fr = dets[t]
         for tid, xy, _ in fr:
             pel = xy[[23, 24]].mean(0)
@@ -227,7 +226,6 @@ def evaluate(dets: list[list], truth: np.ndarray, width: int, height: int) -> di
                 on_other = int((ok & (e_other + 0.5 * _torso(tr[i]) < e_own)).sum())
                 mixed += on_other >= 2
                 stray += on_other == 1
-        del visible
     return {"frames": n, "people": p, "matched": matched, "matched_per_person": per_person.tolist(),
             "id_switches": switches, "track_switches": track_switches,
             "id_switches_per_1000": 1000 * (switches + track_switches) / max(n, 1),

@@ -158,7 +158,9 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, extra: np.ndarray | None
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise intersection over union: boxes a (N, 4) and b (M, 4) -> (N, M)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    return np.stack([iou(x, b) for x in a]) if len(a) else np.zeros((0, len(np.reshape(b, (-1, 4)))))
+    if not len(a):
+        return np.zeros((0, len(np.reshape(b, (-1, 4)))))
+    return np.stack([iou(x, b) for x in a])
 
 
 def points_box(xy: np.ndarray, weight: np.ndarray | None = None, min_weight: float = 0.0

@@ -165,8 +165,8 @@ class PoseTracker:
         self.name = name
         self.detector, self.landmarker = _models(name, threads, detector_file, landmark_file,
                                                  refine, min_detection_score, tile_fallback)
-        self.max_people, self.detect_every, self.min_presence = max_people, detect_every, min_presence
-        self.tile_every = tile_every
+        self.max_people, self.detect_every, self.tile_every = max_people, detect_every, tile_every
+        self.min_presence = min_presence
         self.tracker = tracker or Tracker(spec=BLAZEPOSE33)
         #: why candidates were rejected on the last call, and stage timings (benchmarks, tests)
         self.last_rejected: list[str] = []

@@ -275,13 +275,15 @@ class Tracker:
             d = np.linalg.norm(centre(c.xy, self.spec) - t.predicted_centre(self.frame + 1))
             return (0, d / t.scale, -c.score)
 
+        def same(c: Candidate, k: Candidate) -> bool:
+            s = max(body_scale(c.xy, self.spec), body_scale(k.xy, self.spec))
+            if oks(c.xy, k.xy, s, sig, np.minimum(c.conf, k.conf) + 0.1) >= self.same_person_oks:
+                return True
+            return iou(points_box(c.xy, c.conf, 0.3), points_box(k.xy, k.conf, 0.3)[None])[0] >= 0.7
+
         kept: list[Candidate] = []
         for c in sorted(cands, key=rank):
-            s = body_scale(c.xy, self.spec)
-            if all(oks(c.xy, k.xy, max(s, body_scale(k.xy, self.spec)), sig,
-                       np.minimum(c.conf, k.conf) + 0.1) < self.same_person_oks
-                   and iou(points_box(c.xy, c.conf, 0.3), points_box(k.xy, k.conf, 0.3)[None])[0] < 0.7
-                   for k in kept):
+            if not any(same(c, k) for k in kept):
                 kept.append(c)
         return kept
 
