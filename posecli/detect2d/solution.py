@@ -148,6 +148,8 @@ class PoseTracker:
             person was lost, and on every frame while nobody is followed.
         tile_every: every ``tile_every`` detector runs, the detector also looks at 4 corner
             tiles of the frame (5 runs), for people too small for the whole-frame letterbox.
+        roi_lead: a track's ROI is moved by this many frames of its velocity (on the composite
+            clips 1.0 gives 4.28 px limb error against 4.31 px with 0.0, MediaPipe's choice).
         min_presence: landmark results below this pose-presence probability are dropped.
         Others as :class:`BlazePose`.
     """
@@ -155,7 +157,7 @@ class PoseTracker:
     layout = LAYOUT
 
     def __init__(self, name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
-                 detect_every: int = 3, tile_every: int = 10,
+                 detect_every: int = 3, tile_every: int = 10, roi_lead: float = 1.0,
                  min_detection_score: float = DET_MIN_SCORE,
                  min_presence: float = MIN_PRESENCE, refine: bool = True,
                  tile_fallback: bool = True, detector_file: str | Path = DETECTOR_FILE,
@@ -167,6 +169,7 @@ class PoseTracker:
                                                  refine, min_detection_score, tile_fallback)
         self.max_people, self.detect_every, self.tile_every = max_people, detect_every, tile_every
         self.min_presence = min_presence
+        self.lead = roi_lead
         self.tracker = tracker or Tracker(spec=BLAZEPOSE33)
         #: why candidates were rejected on the last call, and stage timings (benchmarks, tests)
         self.last_rejected: list[str] = []
@@ -206,7 +209,8 @@ class PoseTracker:
             roi = _tracking_roi(t.extra) if isinstance(t.extra, LandmarkResult) else None
             if roi is None:
                 continue
-            roi = replace(roi, cx=roi.cx + float(t.velocity[0]), cy=roi.cy + float(t.velocity[1]))
+            roi = replace(roi, cx=roi.cx + self.lead * float(t.velocity[0]),
+                          cy=roi.cy + self.lead * float(t.velocity[1]))
             c = self._candidate(frame, self.landmarker(frame, roi), t.id)
             if c is not None:
                 cands.append(c)
