@@ -92,8 +92,9 @@ def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int
 
 def _person_info(tracks, chosen, info, person) -> dict:
     from posecli.detect2d.tracks import AUTO_RULE
-    return {"track_id": None if chosen is None else chosen.id,
-            "rule": AUTO_RULE if person == "auto" else f"track {person} (chosen by the user)",
+    rule = {"auto": AUTO_RULE, "all": "every person followed for 0.5 s or more"}.get(
+        person, f"track {person} (chosen by the user)")
+    return {"track_id": None if chosen is None else chosen.id, "rule": rule,
             "tracks": [t.summary(info.width, info.height) for t in tracks]}
 
 
@@ -196,7 +197,7 @@ def lift_video_all(path: str | Path, detector: str = DEFAULT_DETECTOR,
     if not people:
         raise NoPersonError(f"{path}: no person was followed for 0.5 s or more")
     return [_lift_track(path, info, t.xy, t.conf, t.found,
-                        {**det_info, "person": _person_info(tracks, t, info, t.id)},
+                        {**det_info, "person": _person_info(tracks, t, info, "all")},
                         lifter, progress, rigid) for t in people]
 
 
