@@ -19,11 +19,9 @@ DEMO = "videos/mmh3d_single_person_demo.mp4"
 
 
 def _shared_data() -> Path | None:
-    d = Path(__file__).resolve().parents[2] / "shared" / "data"
-    if d.is_dir():
-        return d
-    env = os.environ.get("POSECLI_SHARED_DATA")
-    return Path(env) if env and Path(env).is_dir() else None
+    from posecli.files import shared_data_dir
+    d = shared_data_dir()
+    return d if d.is_dir() else None
 
 
 @pytest.fixture(scope="module")

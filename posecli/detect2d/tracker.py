@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from posecli import skeleton
 from posecli.detect2d.boxes import iou, points_box
+from posecli.skeleton import Layout
 
 __all__ = ["BodySpec", "BLAZEPOSE33", "Candidate", "Track", "Tracker", "body_scale", "centre",
            "plausible", "outside_frame", "oks", "fix_left_right", "colour_histogram",
@@ -43,17 +45,27 @@ class BodySpec:
     sigmas: tuple[float, ...]                  # per-keypoint OKS falloff, fraction of the scale
 
 
-_BP_ARMS = ((11, 12), (13, 14), (15, 16), (17, 18), (19, 20), (21, 22))
-_BP_LEGS = ((23, 24), (25, 26), (27, 28), (29, 30), (31, 32))
+def body_spec(layout: Layout, sigmas: tuple[float, ...]) -> BodySpec:
+    """The tracker's view of a keypoint layout from :mod:`posecli.skeleton` (names, left/right)."""
+    ix = layout.names.index
+    pairs = list(zip(layout.left, layout.right))
+    arm = ("shoulder", "elbow", "wrist", "pinky", "index", "thumb")
+    leg = ("hip", "knee", "ankle", "heel", "foot_index")
+    side = lambda i: layout.names[i][2:]  # noqa: E731  ("l_knee" -> "knee")
+    return BodySpec(
+        shoulders=(ix("l_shoulder"), ix("r_shoulder")), hips=(ix("l_hip"), ix("r_hip")),
+        limbs=tuple((ix(f"{s}_{a}"), ix(f"{s}_{b}")) for s in "lr"
+                    for a, b in (("shoulder", "elbow"), ("elbow", "wrist"), ("hip", "knee"), ("knee", "ankle"))),
+        arms=tuple((l, r) for l, r in pairs if side(l) in arm),
+        legs=tuple((l, r) for l, r in pairs if side(l) in leg),
+        sigmas=sigmas)
+
+
 #: BlazePose's 33 landmarks (face points are left alone by the left/right fix: the face model
 #: part is reliable and the head's facing is what the limbs are checked against implicitly).
-BLAZEPOSE33 = BodySpec(
-    shoulders=(11, 12), hips=(23, 24),
-    limbs=((11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27), (24, 26), (26, 28)),
-    arms=_BP_ARMS, legs=_BP_LEGS,
-    sigmas=tuple([0.05] * 11 + [0.08, 0.08, 0.07, 0.07, 0.06, 0.06] + [0.06] * 6
-                 + [0.1, 0.1, 0.09, 0.09, 0.09, 0.09] + [0.09] * 4),
-)
+BLAZEPOSE33 = body_spec(skeleton.BLAZEPOSE33, tuple(
+    [0.05] * 11 + [0.08, 0.08, 0.07, 0.07, 0.06, 0.06] + [0.06] * 6
+    + [0.1, 0.1, 0.09, 0.09, 0.09, 0.09] + [0.09] * 4))
 
 
 # ---------------------------------------------------------------------------------------------
