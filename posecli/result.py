@@ -18,6 +18,7 @@ class LiftResult:
     pose3d:    (N, 17, 3) metres, camera axes (x right, y down, z forward), pelvis at origin.
     landmarks, landmark_conf: the detector's raw (N, K, 2) / (N, K) output (NaN when no person),
         None for keypoint-file input.
+    provenance: what a batch records so a rerun can skip the clip (see posecli.batch).
     """
     source: str
     kind: str  # "video" or "keypoints"
@@ -32,6 +33,7 @@ class LiftResult:
     detector: dict | None = None
     landmarks: np.ndarray | None = None
     landmark_conf: np.ndarray | None = None
+    provenance: dict | None = None  # batch resume: input file identity and settings (posecli.batch)
     version: str = field(default=__version__)
 
     @property

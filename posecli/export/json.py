@@ -36,7 +36,7 @@ def to_dict(result: LiftResult) -> dict:
             "joints_3d": None if missing else np.round(result.pose3d[i], 5).tolist(),
         })
     counts = {f: int((flags == f).sum()) for f in (skeleton.DETECTED, skeleton.INTERPOLATED, skeleton.MISSING)}
-    return {
+    doc = {
         "format": FORMAT,
         "posecli_version": result.version,
         "input": {"path": result.source, "kind": result.kind, "fps": result.fps,
@@ -50,6 +50,9 @@ def to_dict(result: LiftResult) -> dict:
         "summary": counts,
         "frames": frames,
     }
+    if result.provenance is not None:
+        doc["provenance"] = result.provenance
+    return doc
 
 
 def write(result: LiftResult, path: str | Path) -> None:
