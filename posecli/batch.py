@@ -302,6 +302,7 @@ def _run_pool(clips: list[Clip], out_root: Path, settings: Settings, jobs: int,
     manager = ctx.Manager() if progress else None
     q = manager.Queue() if manager else None
     pool = ctx.Pool(jobs, initializer=_worker_init)
+    pending: dict = {}
     try:
         pending = {pool.apply_async(process_clip, (c, out_root, settings, QueueProgress(q) if q else None)): c
                    for c in clips}
@@ -313,9 +314,10 @@ def _run_pool(clips: list[Clip], out_root: Path, settings: Settings, jobs: int,
                 except Exception as e:  # the worker itself broke (pickling, crash)
                     yield ClipReport(clip.name, "failed", reason=f"worker error: {type(e).__name__}: {e}")
             _drain(q, progress, timeout=0.1)
-        pool.close()
+        pool.close()  # every clip reported: let the workers exit on their own
     finally:
-        pool.terminate()  # no-op after close(); on Ctrl-C it stops the running clips
+        if pending:  # Ctrl-C or the caller stopped early: stop the running clips now
+            pool.terminate()
         pool.join()
         if manager:
             manager.shutdown()
