@@ -111,7 +111,8 @@ def discover(items: Iterable[str | Path], recursive: bool = False,
 
     A file maps to its own name; a folder's files (``recursive``: its whole tree) map to their
     path below the folder; a glob's matches map to their path below the glob's fixed prefix.
-    ``exclude`` (the output folder) is never searched, so outputs are not taken as inputs.
+    ``exclude`` (the output folder), when it lies inside a searched folder, is not searched,
+    so earlier outputs are not taken as inputs.
     Raises UsageError for a path that does not exist, a folder or glob with no input, or two
     inputs that would write the same output.
     """
@@ -128,8 +129,10 @@ def discover(items: Iterable[str | Path], recursive: bool = False,
                 raise UsageError(f"{text}: the pattern matches no video or keypoint file")
             clips += [Clip(p, p.relative_to(root)) for p in found]
         elif path.is_dir():
+            # only an output folder *below* this one is skipped (``-o .`` above it skips nothing)
+            skip = exclude if exclude is not None and path.resolve() in exclude.parents else None
             walk = path.rglob("*") if recursive else path.iterdir()
-            found = sorted(p for p in walk if _is_input(p) and not _inside(p, exclude))
+            found = sorted(p for p in walk if _is_input(p) and not _inside(p, skip))
             if not found:
                 raise UsageError(f"{path}: the folder holds no video ({', '.join(INPUT_SUFFIXES[:-1])}) "
                                  "or keypoint file" + ("" if recursive else " (--recursive searches subfolders)"))

@@ -1,6 +1,7 @@
 """The ``posecli`` command line."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -96,6 +97,8 @@ def lift(
         import torch
         if engine not in ("local", "ray"):
             raise CliError(f"unknown engine {engine!r} (local or ray)")
+        if engine == "ray" and importlib.util.find_spec("ray") is None:
+            raise CliError("--engine ray needs Ray: pip install 'posecli[ray]'")
         fmts = _formats(formats)
         clips = batch.discover(inputs, recursive=recursive, exclude=out_dir)
         _check_writable(out_dir)

@@ -67,6 +67,8 @@ def test_discover_skips_the_output_folder_and_refuses_collisions(tmp_path):
     keypoint_clip(clips / "out" / "old.json")  # an output folder inside the input tree
     names = [c.name for c in batch.discover([clips], recursive=True, exclude=clips / "out")]
     assert "out/old.json" not in names
+    assert len(batch.discover([clips], exclude=tmp_path)) == 2  # an output folder above: nothing skipped
+    assert len(batch.discover([clips], exclude=clips)) == 2     # outputs beside the inputs: the same
     keypoint_clip(clips / "a.mp4")  # a.mp4 and a.json would both write a.json
     with pytest.raises(batch.UsageError, match="same outputs"):
         batch.discover([clips])
