@@ -140,7 +140,11 @@ class count_detector_calls:
 
     def __init__(self):
         from posecli.detect2d import blazepose
-        self.cls, self.counts, self.saved = blazepose.BlazePose, {"detect": 0, "landmarks": 0}, {}
+        self.counts, self.saved = {"detect": 0, "landmarks": 0}, {}
+        self.cls = getattr(blazepose, "BlazePose", None)
+        if self.cls is None:  # another detector layout: counts not available
+            self.counts = {k: None for k in self.counts}
+            return
         for name in self.counts:
             original = getattr(self.cls, name)
             self.saved[name] = original
