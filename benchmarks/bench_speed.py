@@ -263,6 +263,35 @@ def compare_strategies(threads: int, max_frames: int) -> list[dict]:
     return rows
 
 
+def interleaved(clip: Path, args, tmp: Path) -> dict:
+    """Whole process of this code, ``--compare-code`` and MediaPipe, in turn, ``repeats`` times:
+    on a shared machine only ratios measured side by side mean something. Medians, seconds."""
+    from posecli.video import probe
+    n = probe(clip).num_frames
+    tools = {"posecli (this)": str(REPO), f"posecli ({args.compare_code})": str(args.compare_code)}
+    script = tmp / "mp_pose.py"
+    script.write_text(MEDIAPIPE_SCRIPT)
+    walls: dict[str, list[float]] = {k: [] for k in tools}
+    have_mp = Path(args.mediapipe_python).exists()
+    if have_mp:
+        walls["mediapipe"] = []
+    for _ in range(args.repeats):
+        for name, code in tools.items():
+            with tempfile.TemporaryDirectory() as out:
+                env = {**os.environ, "PYTHONPATH": code}
+                walls[name].append(run_child([sys.executable, "-m", "posecli.cli", "lift", str(clip), "-o", out,
+                                              "-q", "--threads", str(args.threads)], env)[0])
+        if have_mp:
+            walls["mediapipe"].append(run_child([args.mediapipe_python, str(script), str(clip)])[0])
+    med = {k: float(np.median(v)) for k, v in walls.items()}
+    print(f"\n2b. in turn, {args.repeats} rounds, {n}-frame clip: median wall s (frames/s)"
+          + (", speed-up vs MediaPipe" if have_mp else ""))
+    for k, v in med.items():
+        ratio = f"   {med['mediapipe'] / v:.2f}x" if have_mp else ""
+        print(f"{k:<40}{v:>8.1f} s ({n / v:6.1f} frames/s){ratio}   runs: {', '.join(f'{w:.1f}' for w in walls[k])}")
+    return {"frames": n, "walls": walls, "median": med}
+
+
 # ---- main ------------------------------------------------------------------------------------------
 
 def machine_note(threads: int) -> str:
@@ -284,6 +313,9 @@ def main() -> None:
     ap.add_argument("--no-stages", action="store_true")
     ap.add_argument("--strategy-frames", type=int, default=1000, help="held-out frames for the strategies")
     ap.add_argument("--json", type=Path, help="also write every number here")
+    ap.add_argument("--compare-code", type=Path, help="another checkout (e.g. before a change): its whole "
+                    "process runs in turn with this one and MediaPipe, --repeats times, medians reported")
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     sizes = [int(s) for s in args.frames.split(",") if s]
     mp_sizes = {int(s) for s in args.mediapipe_frames.split(",") if s}
@@ -336,6 +368,9 @@ def main() -> None:
         if not have_mp:
             print(f"note: MediaPipe not found at {args.mediapipe_python}: ratio skipped "
                   "(python3 -m venv /tmp/mpvenv && /tmp/mpvenv/bin/pip install mediapipe==0.10.14)")
+
+        if args.compare_code:
+            report["interleaved"] = interleaved(clips[sizes[0]], args, Path(tmp))
 
     if not args.no_strategies:
         rows = compare_strategies(args.threads, args.strategy_frames)
