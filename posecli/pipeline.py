@@ -6,10 +6,8 @@ Only keypoints are kept per frame, never frames, so memory does not grow with vi
 """
 from __future__ import annotations
 
-import queue
-import threading
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable
 
 import numpy as np
 
@@ -21,10 +19,7 @@ from posecli.result import LiftResult
 # progress(stage, done, total): called as work advances; total is None when unknown.
 Progress = Callable[[str, int, "int | None"], None]
 
-T = TypeVar("T")
-
 DEFAULT_DETECTOR = "blazepose-full"
-PREFETCH_FRAMES = 8  # decoded frames kept ready (8 x 640x480x3 = 7 MB): ffmpeg never waits on us
 MAX_GAP_SECONDS = 0.5  # gaps up to this long are interpolated; longer ones are flagged missing
 
 
@@ -72,7 +67,7 @@ def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: in
     det = create_detector(detector, threads=threads)
     det.reset()
     xs, cs, found = [], [], []
-    for i, frame in enumerate(prefetch(iter_frames(path, info), PREFETCH_FRAMES)):
+    for i, frame in enumerate(iter_frames(path, info)):
         d = det(frame)
         if d is None:
             xs.append(None), cs.append(None), found.append(False)
@@ -84,56 +79,6 @@ def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: in
     xy = np.stack([x if x is not None else np.full((k, 2), np.nan) for x in xs])
     conf = np.stack([c if c is not None else np.zeros(k) for c in cs])
     return info, xy, conf, np.array(found), {"name": det.name, "layout": det.layout}
-
-
-def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
-    """Iterate ``items`` in a background thread, up to ``depth`` items ahead.
-
-    Decoding (reading ffmpeg's pipe, which blocks ffmpeg when it is full) then overlaps with
-    detection on the other core. Exceptions of the producer are raised here, in order; when
-    the consumer stops early, the producer stops and closes its iterator in its own thread.
-    """
-    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        it = iter(items)
-        try:
-            for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        pass
-                if stop.is_set():
-                    return
-            q.put((done, None))
-        except BaseException as e:  # handed to the consumer, who raises it
-            q.put((done, e))
-        finally:
-            close = getattr(it, "close", None)
-            if close:
-                close()
-
-    thread = threading.Thread(target=produce, name="posecli-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = q.get()
-            if item is done:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
 
 
 def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
