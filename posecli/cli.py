@@ -10,6 +10,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from posecli.errors import OutputError, PosecliError
@@ -25,7 +26,7 @@ class CliError(PosecliError):
 
 
 def _fail(msg: str) -> None:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -78,7 +79,7 @@ def lift(
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Search folders' subfolders too."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo clips whose outputs are already complete."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Clips processed in parallel processes."),
-    engine: str = typer.Option("local", help="local (this machine) or ray (pip install 'posecli[ray]')."),
+    engine: str = typer.Option("local", help="local (this machine) or ray (pip install 'posecli\\[ray]')."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS, "
                                                          "else a local Ray instance)."),
     summary: Optional[Path] = typer.Option(None, help="Write a machine-readable batch summary (JSON) here."),

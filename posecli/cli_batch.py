@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.table import Table
@@ -56,7 +57,7 @@ class BatchBars:
     def clip_progress(self, clip: str, stage: str, done: int, total: int | None) -> None:
         """posecli.batch.ClipProgress: a clip's current stage, frames done of total."""
         if clip not in self.clips:
-            self.clips[clip] = self.bar.add_task(clip, total=total, info="")
+            self.clips[clip] = self.bar.add_task(escape(clip), total=total, info="")
         task = self.clips[clip]
         speed = self.bar.tasks[[t.id for t in self.bar.tasks].index(task)].speed
         self.bar.update(task, completed=done, total=max(total or 0, done) or None,
@@ -141,11 +142,11 @@ def _report_line(r: ClipReport, log: Log, out: Console, err: Console, quiet: boo
         + (f": {r.reason}" if r.reason and r.status != "skipped" else ""))
     if r.status == "ok":
         for p in r.outputs:
-            out.print(f"wrote {p}", highlight=False)
+            out.print(f"wrote {escape(p)}", highlight=False)
     elif r.status == "skipped":
-        out.print(f"skipped {r.clip}: outputs complete (--overwrite redoes it)", highlight=False)
+        out.print(f"skipped {escape(r.clip)}: outputs complete (--overwrite redoes it)", highlight=False)
     elif r.status == "failed" and not single:
-        err.print(f"[bold red]error:[/] {r.clip}: {r.reason}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(r.clip)}: {escape(r.reason)}", highlight=False, soft_wrap=True)
 
 
 def _table(rows: list[dict]) -> Table:
@@ -158,10 +159,10 @@ def _table(rows: list[dict]) -> Table:
     shown = rows if len(rows) <= MAX_TABLE_ROWS else \
         sorted(rows, key=lambda r: r["status"] in ("ok", "skipped"))[:MAX_TABLE_ROWS]
     for r in shown:
-        table.add_row(r["clip"], "" if r["frames"] is None else str(r["frames"]),
+        table.add_row(escape(r["clip"]), "" if r["frames"] is None else str(r["frames"]),
                       f"{r['seconds']:.1f}" if r["status"] == "ok" else "",
                       f"{r['frames_per_second']:.1f}" if r["frames_per_second"] else "",
-                      f"[{colour[r['status']]}]{r['status']}[/]", r["reason"])
+                      f"[{colour[r['status']]}]{r['status']}[/]", escape(r["reason"]))
     if len(rows) > len(shown):
         table.caption = f"{len(rows) - len(shown)} more rows in the --summary file"
     return table
@@ -175,7 +176,7 @@ def _closing_line(doc: dict, n: int, code: int, err: Console) -> None:
         err.print(f"[bold yellow]interrupted:[/] {c['ok']} done, {c['skipped']} skipped, {c['failed']} failed, "
                   f"{c['interrupted']} not finished; rerun the same command to resume", highlight=False)
     elif failed and n == 1:
-        err.print(f"[bold red]error:[/] {failed[0]['reason']}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(failed[0]['reason'])}", highlight=False, soft_wrap=True)
     elif failed:
         err.print(f"[bold red]error:[/] {len(failed)} of {n} inputs failed: "
-                  f"{', '.join(Path(r['clip']).name for r in failed)}", highlight=False, soft_wrap=True)
+                  f"{escape(', '.join(Path(r['clip']).name for r in failed))}", highlight=False, soft_wrap=True)

@@ -183,6 +183,14 @@ def test_jobs_give_the_same_bytes_as_one_process(tmp_path, tiny_weights):
     assert len(outs[1]) == 3 and outs[1] == outs[2]
 
 
+def test_names_with_brackets_are_printed_as_they_are(tmp_path, tiny_weights):
+    keypoint_clip(tmp_path / "in" / "take[1].json")
+    (tmp_path / "in" / "bad[2].mp4").write_text("x")
+    r = run("lift", tmp_path / "in", "-o", tmp_path / "out", "--weights", tiny_weights, "-q")
+    assert r.exit_code == 1
+    assert "take[1].json" in r.output and "inputs failed: bad[2].mp4" in r.output, r.output
+
+
 def test_exit_status():
     ok, failed = batch.ClipReport("a", "ok", 10, 1.0), batch.ClipReport("b", "failed", reason="x")
     assert batch.exit_status([ok], False) == 0
