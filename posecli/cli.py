@@ -1,6 +1,7 @@
 """The ``posecli`` command line."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -10,6 +11,7 @@ from typing import Iterator, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,7 +28,7 @@ class CliError(PosecliError):
 
 
 def _fail(msg: str) -> None:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -61,17 +63,14 @@ def _check_writable(directory: Path) -> None:
         raise OutputError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
 
 
-def _inputs(path: Path) -> list[Path]:
-    from posecli.video import VIDEO_SUFFIXES
-    if not path.exists():
-        raise CliError(f"{path}: no such file or directory")
-    if path.is_dir():
-        items = sorted(p for p in path.iterdir()
-                       if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES + (".json",))
-        if not items:
-            raise CliError(f"{path}: the folder holds no video ({', '.join(VIDEO_SUFFIXES)}) or keypoint file")
-        return items
-    return [path]
+def _formats(items: list[str]) -> list[str]:
+    """Repeatable / comma-separated --format values, checked against the writers."""
+    from posecli.export import WRITERS
+    formats = list(dict.fromkeys(f.strip() for item in items for f in item.split(",") if f.strip()))
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
+    return formats
 
 
 def _person(value: str) -> str | int:
@@ -84,46 +83,22 @@ def _person(value: str) -> str | int:
     raise CliError(f"--person {value!r}: use auto, all or a track id (see `posecli tracks`)")
 
 
-def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
-              quiet: bool, rigid: bool, options: dict | None = None,
-              writer_options: dict | None = None, person: str | int = "auto",
-              max_people: int = 5) -> list[Path]:
-    from posecli.export import write_all
-    from posecli.pipeline import lift
-
-    with _progress(quiet) as progress:
-        if person == "all" and path.suffix.lower() != ".json":  # one file per person: <stem>.person<id><ext>
-            from posecli.pipeline import lift_video_all
-            results = lift_video_all(path, detector, lifter, threads, progress, rigid, max_people, **(options or {}))
-        else:
-            results = [lift(path, detector=detector, lifter=lifter, rigid=rigid, threads=threads, progress=progress,
-                            person="auto" if person == "all" else person, max_people=max_people,
-                            **(options or {}))]
-    paths = []
-    for result in results:
-        who = (result.detector or {}).get("person") if person == "all" else None
-        suffix = f".person{who['track_id']}" if who else ""
-        paths += write_all(result, out_dir, formats, writer_options, suffix=suffix)
-        if result.quality is not None:
-            from posecli.quality import one_line
-            out.print(one_line(result.quality), highlight=False, soft_wrap=True)
-    return paths
-
-
-def _formats(formats: list[str]) -> list[str]:
-    from posecli.export import WRITERS
-    formats = [f.strip() for item in formats for f in item.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in WRITERS]
-    if unknown:
-        raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
-    return formats
+def _threads(threads: int | None, jobs: int, engine: str) -> int:
+    """Threads per clip: given, or the cores shared out so that jobs x threads fits them."""
+    if threads is not None:
+        return max(1, threads)
+    cores = os.cpu_count() or 1
+    if engine == "ray":
+        return 1  # one CPU per Ray task: the cluster's scheduler packs tasks onto cores
+    return max(1, min(4, cores // max(1, jobs)))
 
 
 @app.command()
 def lift(
-    input: Path = typer.Argument(..., help="A video (mp4/mov/avi/mkv/webm), a 2D keypoint JSON file, "
-                                           "or a folder of them (batch)."),
-    out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Output folder (created if needed)."),
+    inputs: List[str] = typer.Argument(..., help="Videos (mp4/mov/avi/mkv/webm), 2D keypoint JSON files, "
+                                                 "folders of them, or globs (quote them: 'clips/**/*.mp4')."),
+    out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Output folder (created if needed); "
+                                                               "outputs mirror the input tree."),
     formats: List[str] = typer.Option(["json"], "--format", "-f",
                                       help="Output format(s), repeatable or comma-separated."),
     detector: str = typer.Option("blazepose-full", help="2D detector (see `posecli info`)."),
@@ -133,7 +108,16 @@ def lift(
     rigid: bool = typer.Option(True, "--rigid/--no-rigid",
                                help="One set of bone lengths for the whole clip (median, left = right)."),
     stride: Optional[int] = typer.Option(None, help="Frames between window starts, 1..T (default: half a window, T // 2)."),
-    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads (torch, onnxruntime, detector)."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads per clip (default: the cores shared out "
+                                                     "over --jobs, at most 4; 1 per Ray task)."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Search folders' subfolders too."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo clips whose outputs are already complete."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Clips processed in parallel processes."),
+    engine: str = typer.Option("local", help="local (this machine) or ray (pip install 'posecli\\[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS, "
+                                                         "else a local Ray instance)."),
+    summary: Optional[Path] = typer.Option(None, help="Write a machine-readable batch summary (JSON) here."),
+    log: Optional[Path] = typer.Option(None, help="Append one line per clip (and start / end) to this file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     focal: Optional[float] = typer.Option(None, help="Camera focal length in pixels for the root "
                                                      "trajectory (default: the longer image side)."),
@@ -147,35 +131,40 @@ def lift(
                                "<name>.person<id>.json), or a track id."),
     max_people: int = typer.Option(5, min=1, help="People followed at once (cost grows with it)."),
 ) -> None:
-    """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
-    options = {"focal": focal, "root_motion": root_motion, "plausible": plausible}
-    writer_options = {"bvh": {"scale": bvh_scale}}
+    """Lift videos (or 2D keypoint files) to 3D poses; write one file per format into --out.
+
+    Clips whose outputs are complete (same input file, same settings) are skipped, so a batch
+    that was interrupted resumes where it stopped. Exit status: 0 all done, 1 any clip failed,
+    130 interrupted.
+    """
+    from posecli import batch
+
     try:
-        import torch
-        torch.set_num_threads(threads)
-        from posecli.lifter import load_lifter
-        formats = _formats(formats)
         who = _person(person)
-        inputs = _inputs(input)
+        import torch
+        if engine not in ("local", "ray"):
+            raise CliError(f"unknown engine {engine!r} (local or ray)")
+        if engine == "ray" and importlib.util.find_spec("ray") is None:
+            raise CliError("--engine ray needs Ray: pip install 'posecli[ray]'")
+        fmts = _formats(formats)
+        clips = batch.discover(inputs, recursive=recursive, exclude=out_dir)
         _check_writable(out_dir)
-        lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=threads)
+        n_threads = _threads(threads, jobs, engine)
+        torch.set_num_threads(n_threads)
+        from posecli.lifter import load_lifter
+        lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=n_threads)
     except PosecliError as e:
         _fail(str(e))
-    failed = []
-    for path in inputs:
-        if len(inputs) > 1:
-            err.print(f"[bold]{path.name}[/]")
-        try:
-            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid,
-                               options, writer_options, who, max_people):
-                out.print(f"wrote {p}", highlight=False)
-        except PosecliError as e:
-            if len(inputs) == 1:
-                _fail(str(e))
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-            failed.append(path)
-    if failed:
-        _fail(f"{len(failed)} of {len(inputs)} inputs failed: {', '.join(p.name for p in failed)}")
+    settings = batch.Settings(formats=tuple(fmts), detector=detector, weights=str(weights.resolve()) if weights else None,
+                              weights_sha256=lifter.info["sha256"],
+                              backend=backend, flip=flip, stride=lifter.stride, rigid=rigid,
+                              threads=n_threads, overwrite=overwrite, focal=focal, root_motion=root_motion,
+                              plausible=plausible, bvh_scale=bvh_scale, person=who, max_people=max_people)
+    from posecli.cli_batch import run_batch
+    code = run_batch(clips, out_dir, settings, engine=engine, jobs=jobs, ray_address=ray_address,
+                     lifter=lifter, summary_path=summary, log_path=log, quiet=quiet, out=out, err=err)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -22,6 +22,7 @@ class LiftResult:
         world joints, foot contacts, floor), None when not estimated.
     bones: the clip's bone lengths before / after the plausibility step (None without --rigid).
     quality: the per-clip quality report (:mod:`posecli.quality`).
+    provenance: what a batch records so a rerun can skip the clip (see posecli.batch).
     """
     source: str
     kind: str  # "video" or "keypoints"
@@ -36,6 +37,7 @@ class LiftResult:
     detector: dict | None = None
     landmarks: np.ndarray | None = None
     landmark_conf: np.ndarray | None = None
+    provenance: dict | None = None  # batch resume: input file identity and settings (posecli.batch)
     version: str = field(default=__version__)
     trajectory: "Trajectory | None" = None  # noqa: F821 (posecli.trajectory)
     bones: dict | None = None

@@ -41,7 +41,7 @@ def to_dict(result: LiftResult) -> dict:
             frame["foot_contact"] = None if missing else [bool(c) for c in traj.contacts[i]]
         frames.append(frame)
     counts = {f: int((flags == f).sum()) for f in (skeleton.DETECTED, skeleton.INTERPOLATED, skeleton.MISSING)}
-    return {
+    doc = {
         "format": FORMAT,
         "posecli_version": result.version,
         "input": {"path": result.source, "kind": result.kind, "fps": result.fps,
@@ -59,6 +59,9 @@ def to_dict(result: LiftResult) -> dict:
         "summary": counts,
         "frames": frames,
     }
+    if result.provenance is not None:
+        doc["provenance"] = result.provenance
+    return doc
 
 
 def write(result: LiftResult, path: str | Path) -> None:

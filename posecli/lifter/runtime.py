@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from posecli.errors import UsageError
-from posecli.lifter.windows import lift_windows
+from posecli.lifter.windows import STRATEGIES, lift_centred, lift_hardcut, lift_windows
 from posecli.skeleton import Layout, layout_for, mirror
 
 # (B, T, J, 2) float32 normalised 2D -> (B, T, J, 3) root-relative metres; no flip inside.
@@ -30,15 +30,21 @@ class Lifter:
             the same batch, their output is mirrored back and averaged with the plain one.
         stride: frames between window starts, 1..T (default T // 2: half-overlapping windows).
         info: what the JSON records about the lifter.
+        strategy: how windows cover a sequence: "blend" (seq2seq windows ``stride`` apart,
+            blended; the default), "centre" (one window per output frame, centre kept) or
+            "hardcut" (non-overlapping windows, concatenated). The last two are for comparison.
     """
 
     def __init__(self, forward: WindowFn, frames: int, layout: Layout, flip: bool = True,
-                 stride: int | None = None, info: dict | None = None, batch: int = 32):
+                 stride: int | None = None, info: dict | None = None, batch: int = 32,
+                 strategy: str = "blend"):
         stride = max(1, frames // 2) if stride is None else int(stride)
         if not 1 <= stride <= frames:
             raise UsageError(f"--stride must be between 1 and the lifter's window of {frames} frames, got {stride}")
+        if strategy not in STRATEGIES:
+            raise UsageError(f"unknown window strategy {strategy!r} (choose from {', '.join(STRATEGIES)})")
         self.forward, self.frames, self.layout = forward, frames, layout
-        self.flip, self.stride, self.batch = flip, stride, batch
+        self.flip, self.stride, self.batch, self.strategy = flip, stride, batch, strategy
         self.perm = layout.flip_permutation()
         self.info = {**(info or {}), "window": frames, "stride": stride, "flip_test": flip}
         self.flip_stats = [0.0, 0]  # sum and count of |plain - mirrored back| (m), per joint
@@ -49,6 +55,8 @@ class Lifter:
         total, count = self.flip_stats
         self.flip_stats = [0.0, 0]
         return total / count if count else None
+        if strategy != "blend":  # the default leaves the recorded block as it always was
+            self.info["window_strategy"] = strategy
 
     def windows(self, x: np.ndarray) -> np.ndarray:
         """Whole windows with flip TTA. (B, T, J, 2) -> (B, T, J, 3), T <= frames."""
@@ -67,6 +75,10 @@ class Lifter:
 
     def __call__(self, x2d: np.ndarray) -> np.ndarray:
         """(N, J, 2) normalised 2D of any length -> (N, J, 3) over blended windows."""
+        if self.strategy == "centre":
+            return lift_centred(self.windows, x2d, self.frames)
+        if self.strategy == "hardcut":
+            return lift_hardcut(self.windows, x2d, self.frames)
         return lift_windows(self.windows, x2d, self.frames, self.stride)
 
 
@@ -89,12 +101,13 @@ def from_model(model, flip: bool = True, stride: int | None = None, info: dict |
 
 
 def load_lifter(weights: str | Path | None = None, *, backend: str = "torch", flip: bool = True,
-                stride: int | None = None, threads: int | None = None) -> Lifter:
+                stride: int | None = None, threads: int | None = None, strategy: str = "blend") -> Lifter:
     """Load lifter weights (checksum verified) and wrap them in the runtime.
 
     backend: "torch", or "onnx" (onnxruntime on an export cached beside the weights or in
     ``~/.cache/posecli``; see ``posecli export-onnx``). threads: intra-op threads of
-    onnxruntime (torch's are set by the caller with ``torch.set_num_threads``).
+    onnxruntime (torch's are set by the caller with ``torch.set_num_threads``). strategy: the
+    window strategy (see :class:`Lifter`).
     """
     from posecli.lifter.model import load_model
 
@@ -109,4 +122,5 @@ def load_lifter(weights: str | Path | None = None, *, backend: str = "torch", fl
         raise UsageError(f"unknown lifter backend {backend!r} (choose torch or onnx)")
     info = {"weights": path.name, "sha256": meta["sha256"], "config": model.cfg.__dict__.copy(),
             "backend": backend, "trained_on": meta.get("data", "")}
-    return Lifter(forward, model.cfg.frames, layout_for(model.cfg.joints), flip, stride, info)
+    return Lifter(forward, model.cfg.frames, layout_for(model.cfg.joints), flip, stride, info,
+                  strategy=strategy)

@@ -83,3 +83,56 @@ def lift_windows(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, frames: 
             total[s:s + frames] += w
     out = acc / total[:, None, None]
     return out[offset:offset + n]
+
+
+# ---- the two other strategies used in the field, for comparison (benchmarks/bench_speed.py) ----
+
+STRATEGIES = ("blend", "centre", "hardcut")
+
+
+def lift_centred(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, frames: int,
+                 batch: int = 64) -> np.ndarray:
+    """One window per output frame, centred on it; only the centre frame's output is kept
+    (the MMPose / MHFormer demo way). Edges are padded by repeating the end frames.
+
+    x: (N, J, Din) -> (N, J, Dout); N calls' worth of windows (about T / stride times ours).
+    """
+    n, half = len(x), frames // 2
+    idx = np.clip(np.arange(-half, n + frames - half - 1), 0, n - 1)
+    xp = x[idx]  # frame i's window is xp[i:i + frames], its centre is xp[i + half] = x[i]
+    out = []
+    for s in range(0, n, batch):
+        starts = range(s, min(n, s + batch))
+        y = fn(np.stack([xp[i:i + frames] for i in starts]))
+        out.append(y[:, half])
+    return np.concatenate(out)
+
+
+def lift_hardcut(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, frames: int,
+                 batch: int = 16) -> np.ndarray:
+    """Non-overlapping windows cut every ``frames`` frames, outputs concatenated as they are
+    (the MotionBERT / diffpose-video way); the tail is padded by repeating the last frame.
+
+    x: (N, J, Din) -> (N, J, Dout); seams at multiples of ``frames``.
+    """
+    n = len(x)
+    m = -(-n // frames) * frames
+    xp = x[np.minimum(np.arange(m), n - 1)]
+    wins = xp.reshape(m // frames, frames, *x.shape[1:])
+    y = np.concatenate([fn(wins[i:i + batch]) for i in range(0, len(wins), batch)])
+    return y.reshape(m, *y.shape[2:])[:n]
+
+
+def seams(n: int, frames: int, stride: int, strategy: str) -> np.ndarray:
+    """Frame indices where one window hands over to the next (first frame of the new one).
+
+    blend: every window start and end inside the sequence; hardcut: multiples of ``frames``;
+    centre: none (every frame has its own window).
+    """
+    if strategy == "hardcut":
+        return np.arange(frames, n, frames)
+    if strategy == "centre" or n <= frames:
+        return np.zeros(0, int)
+    starts = np.array(window_starts(n, frames, stride))
+    edges = np.concatenate([starts[1:], starts[:-1] + frames])
+    return np.unique(edges[(edges > 0) & (edges < n)])
