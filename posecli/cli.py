@@ -80,22 +80,51 @@ def _inputs(path: Path) -> list[Path]:
     return [path]
 
 
+def _output_stems(inputs: list[Path]) -> dict[Path, str]:
+    """Output file stem per input: its stem, or its full name where stems collide in a batch
+    (clip.mp4 and clip.mov -> clip.mp4.json, clip.mov.json), so no output overwrites another."""
+    stems = [p.stem for p in inputs]
+    return {p: p.name if stems.count(p.stem) > 1 else p.stem for p in inputs}
+
+
+def _refuse_overwriting_inputs(targets: list[Path], inputs: list[Path]) -> None:
+    """Never write over an input file (e.g. lifting a result into its own folder)."""
+    sources = {p.resolve() for p in inputs}
+    for t in targets:
+        if t.resolve() in sources:
+            raise CliError(f"{t}: the output would overwrite an input; choose another --out folder")
+
+
 def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
-              quiet: bool, rigid: bool) -> list[Path]:
+              quiet: bool, rigid: bool, stem: str, inputs: list[Path],
+              fail_truncated: bool = False) -> list[Path]:
     from posecli import pipeline
-    from posecli.export import write_all
+    from posecli.export import output_path, write_all
     from posecli.export.json import read_keypoints
 
+    _refuse_overwriting_inputs([output_path(stem, out_dir, f) for f in formats], inputs)
     with _progress(quiet) as progress:
         if path.suffix.lower() == ".json":
             kp = read_keypoints(path)
             xy, conf = pipeline.to_h36m(kp.xy, kp.conf, kp.layout)
             result = pipeline.lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
                                              lifter=lifter, source=str(path), progress=progress,
-                                             rigid=rigid)
+                                             rigid=rigid, times=kp.times)
         else:
-            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid)
-    return write_all(result, out_dir, formats)
+            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid,
+                                         allow_truncated=not fail_truncated)
+    if result.video and result.video.get("truncated"):
+        err.print(f"[bold yellow]warning:[/] {pipeline.truncation_message(str(path), result.video)}",
+                  highlight=False, soft_wrap=True)
+    return write_all(result, out_dir, formats, stem=stem)
+
+
+def _one_line(path: Path, e: BaseException) -> str:
+    """An error as one line that names the input file."""
+    msg = " ".join(str(e).split()) or type(e).__name__
+    if not isinstance(e, _expected_errors()):
+        msg = f"unexpected {type(e).__name__}: {msg}"
+    return msg if str(path) in msg else f"{path}: {msg}"
 
 
 @app.command()
@@ -112,12 +141,22 @@ def lift(
     rigid: bool = typer.Option(True, "--rigid/--no-rigid",
                                help="One set of bone lengths for the whole clip (median, left = right)."),
     stride: Optional[int] = typer.Option(None, help="Frames between window starts (default: half a window)."),
+    fail_truncated: bool = typer.Option(False, "--fail-truncated",
+                                        help="Treat a video that ends before its container says "
+                                             "(truncated file) as an error, not a warning."),
     threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
     formats = [f.strip() for item in formats for f in item.split(",") if f.strip()]
     try:
+        # options first, before any work
+        if threads < 1:
+            raise CliError(f"--threads must be at least 1, got {threads}")
+        if not formats:
+            raise CliError("--format is empty; choose at least one output format")
+        if stride is not None and stride < 1:
+            raise CliError(f"--stride must be at least 1, got {stride}")
         import torch
         torch.set_num_threads(threads)
         from posecli.export import WRITERS
@@ -128,19 +167,29 @@ def lift(
         inputs = _inputs(input)
         _check_writable(out_dir)
         lifter = load_lifter(weights, flip=flip, backend=backend, stride=stride)
+        if stride is not None and stride > lifter.frames:
+            raise CliError(f"--stride must be at most the lifter's window ({lifter.frames} frames), got {stride}")
     except _expected_errors() as e:
         _fail(str(e))
-    failed = []
+    stems = _output_stems(inputs)
+    failed, written = [], []
     for path in inputs:
         if len(inputs) > 1:
             err.print(f"[bold]{path.name}[/]")
         try:
-            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid):
+            for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid,
+                               stems[path], inputs, fail_truncated):
                 out.print(f"wrote {p}", highlight=False)
-        except _expected_errors() as e:
+                written.append(p)
+        except KeyboardInterrupt:
+            kept = f"kept {len(written)} finished output(s) in {out_dir}" if written else "nothing was written"
+            err.print(f"[bold red]error:[/] interrupted during {path.name}; {kept}", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(130)
+        except Exception as e:  # noqa: BLE001 - one clip's failure, whatever it is, must not stop a batch
             if len(inputs) == 1:
-                _fail(str(e))
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+                _fail(_one_line(path, e))
+            err.print(f"[bold red]error:[/] {_one_line(path, e)}", highlight=False, soft_wrap=True)
             failed.append(path)
     if failed:
         _fail(f"{len(failed)} of {len(inputs)} inputs failed: {', '.join(p.name for p in failed)}")

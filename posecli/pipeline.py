@@ -70,16 +70,19 @@ def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: in
     """Run the 2D detector over every frame of a video, keeping only keypoints.
 
     Returns (info, landmarks (N, K, 2) px with NaN where no person, conf (N, K), found (N,),
-    detector description dict).
+    detector description dict); ``info.report`` holds the frames' timestamps (N,) s.
     """
+    import dataclasses
+
     from posecli.detect2d import create_detector
-    from posecli.video import iter_frames, probe
+    from posecli.video import VideoReader, probe
 
     info = probe(path)
     det = create_detector(detector, threads=threads)
     det.reset()
     xs, cs, found = [], [], []
-    for i, frame in enumerate(iter_frames(path, info)):
+    reader = VideoReader(path, info)
+    for i, frame in enumerate(reader):
         d = det(frame)
         if d is None:
             xs.append(None), cs.append(None), found.append(False)
@@ -90,6 +93,7 @@ def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: in
     k = next((x.shape[0] for x in xs if x is not None), 33)
     xy = np.stack([x if x is not None else np.full((k, 2), np.nan) for x in xs])
     conf = np.stack([c if c is not None else np.zeros(k) for c in cs])
+    info = dataclasses.replace(info, report=reader.report)
     return info, xy, conf, np.array(found), {"name": det.name, "layout": det.layout}
 
 
@@ -105,51 +109,114 @@ def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, 
 def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fps: float,
                    valid: np.ndarray | None = None, lifter: Lifter | None = None,
                    source: str = "", progress: Progress | None = None,
-                   rigid: bool = True) -> LiftResult:
+                   rigid: bool = True, times: np.ndarray | None = None) -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
         xy: (N, 17, 2) pixels; conf: (N, 17); valid: (N,) frames where a person was seen
-            (default: frames with any finite keypoint).
+            (default: frames with any finite keypoint). Non-finite or absurd joints count as
+            unseen (confidence 0, filled like any gap); a frame with none left is a gap.
+        fps: the nominal rate, used for times when ``times`` is None.
+        times: (N,) seconds, each frame's presentation time. A clip whose timing the lifter was
+            not trained on (variable rate, outside 20-60 fps) is lifted on a uniform 30 fps
+            resampling of the track and sampled back at these times (``posecli.timing``).
         rigid: give the skeleton one set of bone lengths for the whole clip (per-bone median
             over detected frames, left and right averaged), keeping bone directions.
     """
+    from posecli import timing
+
     xy = np.asarray(xy, dtype=np.float64)
     conf = np.asarray(conf, dtype=np.float64)
     if xy.ndim != 3 or xy.shape[1:] != (skeleton.NUM_JOINTS, 2) or len(xy) == 0:
         raise ValueError(f"expected keypoints of shape (N>0, 17, 2), got {xy.shape}")
+    if conf.shape != xy.shape[:2]:
+        raise ValueError(f"expected confidences of shape {xy.shape[:2]}, got {conf.shape}")
     if valid is None:
         valid = np.isfinite(xy).all(axis=(1, 2))
+    xy, conf, valid = sanitize_keypoints(xy, conf, np.asarray(valid, bool), width, height)
     if not valid.any():
-        raise NoPersonError("no person was found in any frame")
+        raise NoPersonError("no person was found in any frame (no finite keypoint)")
+    times = np.arange(len(xy)) / fps if times is None else np.asarray(times, dtype=np.float64)
+    if times.shape != (len(xy),) or not np.isfinite(times).all():
+        raise ValueError(f"expected {len(xy)} finite frame times, got shape {times.shape}")
+    plan = timing.lift_plan(times)
+    rate = plan["fps"] or float(fps)
     xy = np.where(valid[:, None, None], xy, 0.0)
-    xy, conf, flags = skeleton.fill_gaps(xy, conf, valid, max_gap=max(1, round(MAX_GAP_SECONDS * fps)))
+    xy, conf, flags = skeleton.fill_gaps(xy, conf, valid, max_gap=max(1, round(MAX_GAP_SECONDS * rate)))
     lifter = lifter or load_lifter()
     if progress:
         progress("lift", 0, len(xy))
-    pose3d = lifter(skeleton.normalize_to_frame(xy, width, height))
+    x2d = skeleton.normalize_to_frame(xy, width, height)
+    if plan["resampled"]:  # lift at the rate the lifter knows, then back to the video's frames
+        grid = timing.uniform_grid(times, plan["lifted_fps"])
+        pose3d = timing.resample(grid, lifter(timing.resample(times, x2d, grid)), times)
+    else:
+        pose3d = lifter(x2d)
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
     if rigid:
         lengths = skeleton.symmetric_bone_lengths(pose3d, flags == skeleton.DETECTED)
         pose3d = skeleton.fix_bone_lengths(pose3d, lengths)
     if progress:
         progress("lift", len(xy), len(xy))
-    return LiftResult(source=str(source), kind="keypoints", fps=float(fps), width=int(width),
+    return LiftResult(source=str(source), kind="keypoints", fps=float(rate), width=int(width),
                       height=int(height), keypoints=xy, conf=conf, flags=flags,
-                      pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid})
+                      pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid},
+                      times=times, timing=plan)
+
+
+def sanitize_keypoints(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, width: int,
+                       height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make bad joints gaps: (N, 17, 2) px, (N, 17), (N,) -> the same, cleaned.
+
+    A joint that is non-finite or absurdly far outside the frame (over 10 frame sizes) gets
+    confidence 0 (so gap filling replaces it); a frame with no good joint is not valid; a joint
+    never good anywhere is put at its frame's centroid. Confidences are clipped to [0, 1].
+    """
+    limit = 10.0 * max(width, height)
+    good = np.isfinite(xy).all(-1) & (np.abs(np.nan_to_num(xy, nan=np.inf)) <= limit).all(-1)
+    good &= valid[:, None]
+    valid = good.any(axis=1)
+    conf = np.where(good, np.clip(np.nan_to_num(conf, nan=0.0, posinf=1.0, neginf=0.0), 0, 1), 0.0)
+    centroid = np.array([xy[i][good[i]].mean(0) if valid[i] else np.zeros(2) for i in range(len(xy))])
+    xy = np.where(good[..., None], xy, centroid[:, None, :])
+    never = ~(good & (conf >= 0.1)).any(axis=0)   # (17,) never seen confidently
+    if never.any() and valid.any():
+        # fill_gaps would fall back to these samples: make them the (finite) centroid
+        xy[:, never] = centroid[:, None, :]
+        conf[:, never] = 0.0
+    return xy, conf, valid
 
 
 def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
-               threads: int = 2, progress: Progress | None = None, rigid: bool = True) -> LiftResult:
-    """Detect a person in every frame of a video and lift the track to 3D."""
+               threads: int = 2, progress: Progress | None = None, rigid: bool = True,
+               allow_truncated: bool = True) -> LiftResult:
+    """Detect a person in every frame of a video and lift the track to 3D.
+
+    Times are the frames' presentation timestamps; ``result.video`` says how the video was read
+    (``truncated`` when its frames end well before the container's duration; with
+    ``allow_truncated=False`` that is an error instead).
+    """
+    from posecli.video import VideoError
+
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
     info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress)
+    report = info.report
+    if report.truncated and not allow_truncated:
+        raise VideoError(truncation_message(str(path), info.as_dict()))
     if not found.any():
         raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
     xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
-                            lifter=lifter, source=str(path), progress=progress, rigid=rigid)
+                            lifter=lifter, source=str(path), progress=progress, rigid=rigid,
+                            times=report.times)
     result.kind = "video"
+    result.video = info.as_dict()
     result.detector = det_info
     result.landmarks, result.landmark_conf = lm, lm_conf
     return result
+
+
+def truncation_message(path: str, video: dict) -> str:
+    """One line for a video whose frames end before its container says."""
+    return (f"{path}: the file ends early: {video['frames_decoded']} frames decoded of about "
+            f"{video['frames_expected']} in its {video['duration']:g} s (truncated or damaged)")

@@ -18,6 +18,9 @@ class LiftResult:
     pose3d:    (N, 17, 3) metres, camera axes (x right, y down, z forward), pelvis at origin.
     landmarks, landmark_conf: the detector's raw (N, K, 2) / (N, K) output (NaN when no person),
         None for keypoint-file input.
+    times:     (N,) seconds, each frame's presentation time (None: index / fps).
+    timing:    how the lifter treated the frame rate (see ``posecli.timing.lift_plan``).
+    video:     how the video was read: SAR, rotation, frames expected/decoded (None for keypoints).
     """
     source: str
     kind: str  # "video" or "keypoints"
@@ -32,7 +35,16 @@ class LiftResult:
     detector: dict | None = None
     landmarks: np.ndarray | None = None
     landmark_conf: np.ndarray | None = None
+    times: np.ndarray | None = None
+    timing: dict | None = None
+    video: dict | None = None
     version: str = field(default=__version__)
+
+    def frame_times(self) -> np.ndarray:
+        """(N,) seconds: the stored times, else index / fps."""
+        if self.times is not None:
+            return np.asarray(self.times, dtype=np.float64)
+        return np.arange(self.num_frames) / self.fps
 
     @property
     def num_frames(self) -> int:

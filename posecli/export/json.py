@@ -27,23 +27,26 @@ AXES_3D = ("metres; camera frame, x right, y down, z forward (away from the came
 def to_dict(result: LiftResult) -> dict:
     """The JSON document for a result. Missing frames carry null keypoints and joints."""
     flags = result.flags
+    times = result.frame_times()
     frames = []
     for i in range(result.num_frames):
         missing = flags[i] == skeleton.MISSING
         frames.append({
             "index": i,
-            "time": round(i / result.fps, 6),
+            "time": round(float(times[i]), 6),  # the frame's presentation time
             "flag": str(flags[i]),
             "keypoints_2d": None if missing else np.round(result.keypoints[i], 2).tolist(),
             "confidence": np.round(result.conf[i], 3).tolist(),
             "joints_3d": None if missing else np.round(result.pose3d[i], 5).tolist(),
         })
     counts = {f: int((flags == f).sum()) for f in (skeleton.DETECTED, skeleton.INTERPOLATED, skeleton.MISSING)}
+    inp = {"path": result.source, "kind": result.kind, "fps": round(result.fps, 6),
+           "width": result.width, "height": result.height, "num_frames": result.num_frames}
     return {
         "format": FORMAT,
         "posecli_version": result.version,
-        "input": {"path": result.source, "kind": result.kind, "fps": result.fps,
-                  "width": result.width, "height": result.height, "num_frames": result.num_frames},
+        "input": {**inp, **(result.video or {})},
+        "timing": result.timing,
         "detector": result.detector,
         "lifter": result.lifter,
         "skeleton": {"layout": "h36m17", "joints": list(skeleton.JOINTS),
@@ -59,7 +62,8 @@ def write(result: LiftResult, path: str | Path) -> None:
     """Write ``result`` as JSON, atomically."""
     doc = to_dict(result)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(doc, separators=(",", ":")))
+        # strict JSON: a NaN or Infinity here is a bug upstream, never a token in the file
+        tmp.write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
 
 
 def schema(name: str = "result") -> dict:
@@ -78,6 +82,7 @@ class Keypoints2D:
     width: int
     height: int
     fps: float
+    times: np.ndarray | None = None  # (N,) s when every frame gives its ``time``
 
 
 class KeypointFileError(Exception):
@@ -97,11 +102,24 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
         raise KeypointFileError(f"{path}: not a JSON keypoint file ({e})") from None
     except (KeyError, TypeError, ValueError) as e:
         raise KeypointFileError(f"{path}: not a posecli keypoint file (missing or bad field {e})") from None
+    if not isinstance(frames, list):
+        raise KeypointFileError(f"{path}: 'frames' must be a list, not {type(frames).__name__}")
     if not frames:
         raise KeypointFileError(f"{path}: the file has zero frames")
-    k = next((len(f["keypoints_2d"]) for f in frames if f.get("keypoints_2d")), None)
+    if not np.isfinite([width, height, fps]).all() or width <= 0 or height <= 0 or fps <= 0:
+        raise KeypointFileError(f"{path}: width, height and fps must be positive numbers")
+    for i, f in enumerate(frames):
+        if not isinstance(f, dict):
+            raise KeypointFileError(f"{path}: frame {i} is {type(f).__name__}, not an object")
+    k = next((len(f["keypoints_2d"]) for f in frames if isinstance(f.get("keypoints_2d"), list)
+              and f["keypoints_2d"]), None)
     if k is None:
         raise KeypointFileError(f"{path}: no frame has keypoints (no person anywhere)")
+    expected_k = {"h36m17": 17, "blazepose33": 33}.get(layout)
+    if expected_k is None:
+        raise KeypointFileError(f"{path}: unsupported layout {layout!r} (h36m17 or blazepose33)")
+    if k != expected_k:
+        raise KeypointFileError(f"{path}: layout {layout} has {expected_k} keypoints, the file has {k}")
     n = len(frames)
     xy = np.full((n, k, 2), np.nan)
     conf = np.zeros((n, k))
@@ -109,11 +127,45 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
     for i, f in enumerate(frames):
         if f.get("keypoints_2d") is None or f.get("flag") == skeleton.MISSING:
             continue
-        pts = np.asarray(f["keypoints_2d"], dtype=float)
-        if pts.shape != (k, 2):
-            raise KeypointFileError(f"{path}: frame {i} has keypoints of shape {pts.shape}, expected ({k}, 2)")
-        xy[i], valid[i] = pts, True
-        conf[i] = f["confidence"] if f.get("confidence") is not None else 1.0
-    if width <= 0 or height <= 0 or fps <= 0:
-        raise KeypointFileError(f"{path}: width, height and fps must be positive")
-    return Keypoints2D(xy, conf, valid, layout, width, height, fps)
+        pts = _points(f["keypoints_2d"], k)
+        if pts is None:
+            raise KeypointFileError(f"{path}: frame {i} has malformed keypoints_2d (expected {k} [x, y] pairs)")
+        c = 1.0 if f.get("confidence") is None else _numbers(f["confidence"], k)
+        if c is None:
+            raise KeypointFileError(f"{path}: frame {i} has malformed confidence (expected {k} numbers)")
+        xy[i], conf[i], valid[i] = pts, c, True
+    times = _times(frames)
+    return Keypoints2D(xy, conf, valid, layout, width, height, fps, times)
+
+
+def _points(value, k: int) -> np.ndarray | None:
+    """A frame's keypoints -> (k, 2) floats, NaN for a null or non-numeric joint; None if malformed."""
+    if not isinstance(value, list) or len(value) != k:
+        return None
+    out = np.full((k, 2), np.nan)
+    for j, p in enumerate(value):
+        if p is None:
+            continue  # an unseen joint: a gap, filled later
+        if not isinstance(p, list) or len(p) != 2:
+            return None
+        out[j] = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in p]
+    return out
+
+
+def _numbers(value, k: int) -> np.ndarray | None:
+    """A list of k numbers (null -> 0) as floats, or None when it is not one."""
+    if not isinstance(value, list) or len(value) != k:
+        return None
+    return np.array([v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
+                     for v in value], dtype=float)
+
+
+def _times(frames: list[dict]) -> np.ndarray | None:
+    """(N,) per-frame ``time`` when every frame has a finite, non-decreasing one; else None."""
+    t = [f.get("time") for f in frames]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in t):
+        return None
+    arr = np.asarray(t, dtype=float)
+    if not np.isfinite(arr).all() or (len(arr) > 1 and (np.diff(arr) < 0).any()):
+        return None
+    return arr
