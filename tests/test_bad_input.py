@@ -1,0 +1,189 @@
+"""Bad input never becomes wrong output: one `error:` line, or a result with gaps where data was bad."""
+import json
+import os
+import shutil
+
+import jsonschema
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import REPO
+from posecli.cli import app
+from posecli.export.json import schema
+
+EXAMPLE_KP = REPO / "examples" / "cmu_07_05_walk.keypoints.json"
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, *words):
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    errors = [l for l in lines if l.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    for w in words:
+        assert w in errors[0], errors[0]
+
+
+def keypoint_file(tmp_path, edit, name="kp.json"):
+    doc = json.loads(EXAMPLE_KP.read_text())
+    edit(doc)
+    path = tmp_path / name
+    path.write_text(json.dumps(doc))  # Python writes NaN / Infinity tokens, as a careless tool would
+    return path
+
+
+def lifted(tmp_path, src, weights, *extra):
+    out = tmp_path / "out"
+    r = run("lift", src, "-o", out, "--weights", weights, "-q", *extra)
+    assert r.exit_code == 0, r.output
+    text = (out / (src.stem + ".json")).read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    doc = json.loads(text)
+    jsonschema.validate(doc, schema("result"))
+    return doc
+
+
+# ---- keypoint files with NaN, null or huge coordinates -----------------------------------------
+
+def test_one_nan_joint_is_a_gap_not_a_poison(tmp_path, tiny_weights):
+    def edit(doc):
+        doc["frames"][50]["keypoints_2d"][13][0] = float("nan")
+    doc = lifted(tmp_path, keypoint_file(tmp_path, edit), tiny_weights)
+    assert doc["summary"]["detected"] == 129
+    assert doc["frames"][50]["confidence"][13] == 0            # filled like any gap
+    pose = np.array([f["joints_3d"] for f in doc["frames"]])
+    assert np.isfinite(pose).all()
+
+
+@pytest.mark.parametrize("bad", [None, 1e300, float("inf")])
+def test_null_or_huge_joint(tmp_path, tiny_weights, bad):
+    def edit(doc):
+        doc["frames"][7]["keypoints_2d"][3] = None if bad is None else [bad, 100.0]
+    doc = lifted(tmp_path, keypoint_file(tmp_path, edit), tiny_weights)
+    k = np.array(doc["frames"][7]["keypoints_2d"])
+    assert np.isfinite(k).all() and np.abs(k).max() < 2000 and doc["frames"][7]["confidence"][3] == 0
+
+
+def test_frame_without_a_finite_joint_is_a_gap(tmp_path, tiny_weights):
+    def edit(doc):
+        for f in doc["frames"][20:23]:
+            f["keypoints_2d"] = [[float("nan")] * 2] * 17
+    doc = lifted(tmp_path, keypoint_file(tmp_path, edit), tiny_weights)
+    assert [f["flag"] for f in doc["frames"][20:23]] == ["interpolated"] * 3
+
+
+def test_all_nan_is_no_person(tmp_path, tiny_weights):
+    def edit(doc):
+        for f in doc["frames"]:
+            f["keypoints_2d"] = [[float("nan")] * 2] * 17
+    src = keypoint_file(tmp_path, edit)
+    one_line_error(run("lift", src, "-o", tmp_path / "out", "--weights", tiny_weights), "no person", str(src))
+    assert not (tmp_path / "out" / "kp.json").exists()
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda d: d["frames"].__setitem__(5, None), ["frame 5"]),
+    (lambda d: d.__setitem__("frames", {"0": d["frames"][0]}), ["frames"]),
+    (lambda d: d["skeleton"].__setitem__("layout", "blazepose33"), ["blazepose33", "17"]),
+    (lambda d: d["frames"][9].__setitem__("keypoints_2d", [[1, 2]] * 16), ["frame 9"]),
+    (lambda d: d["input"].__setitem__("fps", -1), ["fps"]),
+])
+def test_malformed_keypoint_files(tmp_path, tiny_weights, edit, words):
+    src = keypoint_file(tmp_path, edit)
+    one_line_error(run("lift", src, "-o", tmp_path / "out", "--weights", tiny_weights), str(src), *words)
+
+
+# ---- options checked up front ------------------------------------------------------------------
+
+@pytest.mark.parametrize("opts, words", [
+    (["--threads", "0"], ["--threads"]),
+    (["--stride", "0"], ["--stride"]),
+    (["--stride", "1000"], ["--stride", "27"]),
+    (["--format", ""], ["--format"]),
+])
+def test_bad_options(tmp_path, tiny_weights, opts, words):
+    one_line_error(run("lift", EXAMPLE_KP, "-o", tmp_path, "--weights", tiny_weights, *opts), *words)
+
+
+# ---- outputs never overwrite inputs or each other ---------------------------------------------
+
+def test_result_lifted_into_its_own_folder_is_refused(tmp_path, tiny_weights):
+    src = tmp_path / "clip.json"
+    shutil.copy(EXAMPLE_KP, src)
+    before = src.read_bytes()
+    one_line_error(run("lift", src, "-o", tmp_path, "--weights", tiny_weights), "overwrite")
+    assert src.read_bytes() == before
+
+
+def test_colliding_stems_get_distinct_outputs(tmp_path, tiny_weights):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy(EXAMPLE_KP, clips / "clip.json")
+    shutil.copy(EXAMPLE_KP, clips / "other.json")
+    shutil.copy(REPO / "examples" / "walk_07_05.mp4", clips / "clip.mp4")
+    pytest.importorskip("posecli.detect2d.blazepose")
+    r = run("lift", clips, "-o", tmp_path / "out", "--weights", tiny_weights, "-q")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.json.json", "clip.mp4.json", "other.json"]
+    kinds = {p.name: json.loads(p.read_text())["input"]["kind"] for p in (tmp_path / "out").iterdir()}
+    assert kinds["clip.mp4.json"] == "video" and kinds["clip.json.json"] == "keypoints"
+
+
+def test_outputs_respect_the_umask(tmp_path, tiny_weights):
+    old = os.umask(0o022)
+    try:
+        assert run("lift", EXAMPLE_KP, "-o", tmp_path, "--weights", tiny_weights, "-q").exit_code == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "cmu_07_05_walk.keypoints.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_unexpected_error_in_a_batch_is_one_line_and_the_batch_goes_on(tmp_path, tiny_weights, monkeypatch):
+    from posecli import pipeline
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("a.json", "b.json", "c.json"):
+        shutil.copy(EXAMPLE_KP, clips / name)
+    real = pipeline.lift_keypoints
+
+    def flaky(*a, source="", **kw):
+        if source.endswith("b.json"):
+            raise ZeroDivisionError("boom")
+        return real(*a, source=source, **kw)
+    monkeypatch.setattr(pipeline, "lift_keypoints", flaky)
+    r = run("lift", clips, "-o", tmp_path / "out", "--weights", tiny_weights, "-q")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert any(l.startswith("error:") and "b.json" in l and "boom" in l for l in r.output.splitlines())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json", "c.json"]
+
+
+def test_interrupt_is_one_line(tmp_path, tiny_weights, monkeypatch):
+    from posecli import pipeline
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "lift_keypoints", interrupted)
+    r = run("lift", EXAMPLE_KP, "-o", tmp_path, "--weights", tiny_weights, "-q")
+    assert r.exit_code == 130
+    lines = [l for l in r.output.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and "interrupted" in lines[0] and "nothing was written" in lines[0]
+
+
+def test_full_disk_names_the_file(tmp_path, tiny_weights, monkeypatch):
+    import errno
+    import pathlib
+    real = pathlib.Path.write_text
+
+    def full(self, *a, **kw):
+        if self.name.endswith(".tmp"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, *a, **kw)
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+    one_line_error(run("lift", EXAMPLE_KP, "-o", tmp_path / "o", "--weights", tiny_weights),
+                   "No space left on device", "cmu_07_05_walk.keypoints.json")
+    assert not list((tmp_path / "o").iterdir())
