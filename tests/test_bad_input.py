@@ -187,3 +187,12 @@ def test_full_disk_names_the_file(tmp_path, tiny_weights, monkeypatch):
     one_line_error(run("lift", EXAMPLE_KP, "-o", tmp_path / "o", "--weights", tiny_weights),
                    "No space left on device", "cmu_07_05_walk.keypoints.json")
     assert not list((tmp_path / "o").iterdir())
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads every file")
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.json"])
+def test_unreadable_input_is_one_line(tmp_path, tiny_weights, name):
+    src = tmp_path / name
+    shutil.copy(REPO / "examples" / "walk_07_05.mp4" if name.endswith(".mp4") else EXAMPLE_KP, src)
+    src.chmod(0)
+    one_line_error(run("lift", src, "-o", tmp_path / "o", "--weights", tiny_weights), name)
