@@ -60,12 +60,12 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from posecli.lifter import LifterConfig, MixSTE, count_parameters, load_lifter
-    from posecli.onnx_lifter import OnnxLifter, export_model
+    from posecli.lifter import LifterConfig, MixSTE, count_parameters, load_model
+    from posecli.lifter.onnx import OnnxSession, export_model
 
     torch.set_num_threads(args.threads)
     if Path(args.weights).is_file():
-        base, _ = load_lifter(args.weights)
+        base, _ = load_model(args.weights)
         cfg, source = base.cfg, Path(args.weights).name
     else:
         base, cfg, source = None, LifterConfig(frames=81, width=64, depth=4, heads=4), "compact default (untrained)"
@@ -86,7 +86,7 @@ def main() -> None:
             state = {k: (v if v.shape == own[k].shape else own[k]) for k, v in state.items()}
             model.load_state_dict(state)
         path = export_model(model, tmp / f"t{t}.onnx")
-        runner = OnnxLifter(path, flip=False, threads=args.threads)
+        runner = OnnxSession(path, threads=args.threads)
         gflops = flops_per_frame(model, t) / 1e9
         for b in (1, args.batch):
             x = np.random.default_rng(0).normal(0, 0.3, (b, t, cfg.joints, 2)).astype(np.float32)
@@ -94,8 +94,8 @@ def main() -> None:
             with torch.inference_mode():
                 t_torch = timed(lambda: model(xt))
                 ref = model(xt).numpy()
-            t_ort = timed(lambda: runner.run(x))
-            diff = float(np.abs(runner.run(x) - ref).max())
+            t_ort = timed(lambda: runner(x))
+            diff = float(np.abs(runner(x) - ref).max())
             table.add_row(str(t), str(b), f"{count_parameters(model) / 1e6:.3f} M", f"{gflops:.4f}",
                           f"{b * t / t_torch:,.0f}", f"{b * t / t_ort:,.0f}", f"{diff:.1e}")
     console.print(table)

@@ -38,6 +38,7 @@ def main() -> None:
     import torch
 
     from posecli import pipeline, skeleton
+    from posecli.lifter import load_lifter
     from posecli.video import iter_frames, probe
 
     torch.set_num_threads(args.threads)
@@ -46,7 +47,7 @@ def main() -> None:
     n = sum(1 for _ in iter_frames(video, info))
     t_decode = time.perf_counter() - t0
 
-    lifter = pipeline.load_lifter(backend=args.backend)
+    lifter = load_lifter(backend=args.backend)
     t0 = time.perf_counter()
     _, lm, conf, found, det = pipeline.detect_video(video, args.detector, args.threads)
     t_detect = time.perf_counter() - t0 - t_decode

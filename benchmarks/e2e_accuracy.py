@@ -61,7 +61,7 @@ def load_truth(video: Path) -> dict:
 
 
 def evaluate_clip(video: Path, lifter, detector: str) -> dict:
-    from posecli.metrics import mpjpe, mpjve, p_mpjpe
+    from posecli.training.metrics import mpjpe, mpjve, p_mpjpe
     from posecli.pipeline import lift_keypoints, lift_video
 
     tr = load_truth(video)
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     ap.add_argument("--per-joint", action="store_true", help="also print errors per joint")
     a = ap.parse_args(argv)
-    from posecli.pipeline import load_lifter
+    from posecli.lifter import load_lifter
 
     clips = find_clips(a.clips)
     if not clips:

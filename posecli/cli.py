@@ -13,22 +13,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from posecli.errors import OutputError, PosecliError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn an ordinary video of a person into 3D human motion.")
 err = Console(stderr=True)
 out = Console()
 
 
-class CliError(Exception):
-    """An expected failure: printed as one line, exit status 1."""
-
-
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from posecli.export.json import KeypointFileError
-    from posecli.pipeline import NoPersonError
-    from posecli.video import VideoError
-    from posecli.weights import WeightsError
-    return (CliError, VideoError, WeightsError, NoPersonError, KeypointFileError, ValueError, OSError)
+class CliError(PosecliError):
+    """An expected failure found by the CLI itself: printed as one line, exit status 1."""
 
 
 def _fail(msg: str) -> None:
@@ -64,7 +58,7 @@ def _check_writable(directory: Path) -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as e:
-        raise CliError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
+        raise OutputError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
 
 
 def _inputs(path: Path) -> list[Path]:
@@ -92,29 +86,21 @@ def _refuse_overwriting_inputs(targets: list[Path], inputs: list[Path]) -> None:
     sources = {p.resolve() for p in inputs}
     for t in targets:
         if t.resolve() in sources:
-            raise CliError(f"{t}: the output would overwrite an input; choose another --out folder")
+            raise OutputError(f"{t}: writing it would overwrite an input; choose another --out folder")
 
 
 def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
               quiet: bool, rigid: bool, stem: str, inputs: list[Path],
               fail_truncated: bool = False) -> list[Path]:
-    from posecli import pipeline
     from posecli.export import output_path, write_all
-    from posecli.export.json import read_keypoints
+    from posecli.pipeline import lift, truncation_message
 
     _refuse_overwriting_inputs([output_path(stem, out_dir, f) for f in formats], inputs)
     with _progress(quiet) as progress:
-        if path.suffix.lower() == ".json":
-            kp = read_keypoints(path)
-            xy, conf = pipeline.to_h36m(kp.xy, kp.conf, kp.layout)
-            result = pipeline.lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
-                                             lifter=lifter, source=str(path), progress=progress,
-                                             rigid=rigid, times=kp.times)
-        else:
-            result = pipeline.lift_video(path, detector, lifter, threads, progress, rigid,
-                                         allow_truncated=not fail_truncated)
+        result = lift(path, detector=detector, lifter=lifter, rigid=rigid, threads=threads, progress=progress,
+                      allow_truncated=not fail_truncated)
     if result.video and result.video.get("truncated"):
-        err.print(f"[bold yellow]warning:[/] {pipeline.truncation_message(str(path), result.video)}",
+        err.print(f"[bold yellow]warning:[/] {truncation_message(str(path), result.video)}",
                   highlight=False, soft_wrap=True)
     return write_all(result, out_dir, formats, stem=stem)
 
@@ -122,8 +108,8 @@ def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lift
 def _one_line(path: Path, e: BaseException) -> str:
     """An error as one line that names the input file."""
     msg = " ".join(str(e).split()) or type(e).__name__
-    if not isinstance(e, _expected_errors()):
-        msg = f"unexpected {type(e).__name__}: {msg}"
+    if not isinstance(e, PosecliError):
+        msg = f"unexpected {type(e).__name__}: {msg} (a bug; POSECLI_DEBUG=1 shows the traceback)"
     return msg if str(path) in msg else f"{path}: {msg}"
 
 
@@ -140,36 +126,32 @@ def lift(
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
     rigid: bool = typer.Option(True, "--rigid/--no-rigid",
                                help="One set of bone lengths for the whole clip (median, left = right)."),
-    stride: Optional[int] = typer.Option(None, help="Frames between window starts (default: half a window)."),
+    stride: Optional[int] = typer.Option(None, help="Frames between window starts, 1..T (default: half a window, T // 2)."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads (torch, onnxruntime, detector)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     fail_truncated: bool = typer.Option(False, "--fail-truncated",
                                         help="Treat a video that ends before its container says "
                                              "(truncated file) as an error, not a warning."),
-    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
     formats = [f.strip() for item in formats for f in item.split(",") if f.strip()]
     try:
-        # options first, before any work
+        # options first, before any work (--stride is checked against the window when loaded)
         if threads < 1:
             raise CliError(f"--threads must be at least 1, got {threads}")
         if not formats:
             raise CliError("--format is empty; choose at least one output format")
-        if stride is not None and stride < 1:
-            raise CliError(f"--stride must be at least 1, got {stride}")
         import torch
         torch.set_num_threads(threads)
         from posecli.export import WRITERS
-        from posecli.pipeline import load_lifter
+        from posecli.lifter import load_lifter
         unknown = [f for f in formats if f not in WRITERS]
         if unknown:
             raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
         inputs = _inputs(input)
         _check_writable(out_dir)
-        lifter = load_lifter(weights, flip=flip, backend=backend, stride=stride)
-        if stride is not None and stride > lifter.frames:
-            raise CliError(f"--stride must be at most the lifter's window ({lifter.frames} frames), got {stride}")
-    except _expected_errors() as e:
+        lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=threads)
+    except PosecliError as e:
         _fail(str(e))
     stems = _output_stems(inputs)
     failed, written = [], []
@@ -186,7 +168,9 @@ def lift(
             err.print(f"[bold red]error:[/] interrupted during {path.name}; {kept}", highlight=False,
                       soft_wrap=True)
             raise typer.Exit(130)
-        except Exception as e:  # noqa: BLE001 - one clip's failure, whatever it is, must not stop a batch
+        except Exception as e:  # noqa: BLE001 - one clip's failure must not stop a batch
+            if os.environ.get("POSECLI_DEBUG") and not isinstance(e, PosecliError):
+                raise
             if len(inputs) == 1:
                 _fail(_one_line(path, e))
             err.print(f"[bold red]error:[/] {_one_line(path, e)}", highlight=False, soft_wrap=True)

@@ -53,7 +53,7 @@ def train_cmd(
     resume: bool = typer.Option(False, help="continue the run in OUT from its last.pt"),
     progress: bool = typer.Option(True, help="rich progress bars"),
 ) -> None:
-    from posecli.train import TrainConfig, train
+    from posecli.training.train import TrainConfig, train
 
     cfg = TrainConfig(data=data, data_2d=data_2d, cameras=cameras, frames=frames, width=width,
                       depth=depth, heads=heads, mlp_ratio=mlp_ratio, drop_path=drop_path, epochs=epochs,
@@ -76,7 +76,7 @@ def evaluate_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the results here"),
     device: str = typer.Option("cpu", help="cpu | cuda"),
 ) -> None:
-    from posecli.evaluate import run_evaluation
+    from posecli.training.evaluate import run_evaluation
 
     run_evaluation(weights, data, data_2d=data_2d, cameras=cameras, cameras_per_clip=cameras_per_clip,
                    flip=flip, threads=threads, json_out=json_out, device=device)
@@ -87,6 +87,6 @@ def export_cmd(
     out: Path = typer.Option(..., "-o", "--out", help="ONNX file to write"),
     opset: int = typer.Option(17),
 ) -> None:
-    from posecli.onnx_lifter import export_onnx
+    from posecli.lifter.onnx import export_onnx
 
     export_onnx(weights, out, opset=opset)

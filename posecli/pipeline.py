@@ -6,63 +6,53 @@ Only keypoints are kept per frame, never frames, so memory does not grow with vi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from posecli import skeleton
+from posecli.errors import NoPersonError, UsageError, VideoError
+from posecli.lifter import Lifter, load_lifter
 from posecli.result import LiftResult
 
 # progress(stage, done, total): called as work advances; total is None when unknown.
 Progress = Callable[[str, int, "int | None"], None]
 
 DEFAULT_DETECTOR = "blazepose-full"
-DEFAULT_WEIGHTS = "lifter.pt"
 MAX_GAP_SECONDS = 0.5  # gaps up to this long are interpolated; longer ones are flagged missing
 
 
-class NoPersonError(Exception):
-    """No person was found in any frame of the input."""
+def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
+         weights: "str | Path | None" = None, backend: str = "torch", flip: bool = True,
+         stride: int | None = None, rigid: bool = True, threads: int = 2,
+         progress: Progress | None = None, allow_truncated: bool = True) -> LiftResult:
+    """Lift a video or a 2D keypoint file (``.json``) to 3D; the one entry point.
 
-
-@dataclass
-class Lifter:
-    """A loaded lifter and how to run it: a callable from 2D windows to 3D windows."""
-    fn: Callable[[np.ndarray], np.ndarray]   # (B, T, 17, 2) normalised -> (B, T, 17, 3)
-    frames: int
-    info: dict
-
-    def __call__(self, x2d: np.ndarray, stride: int | None = None) -> np.ndarray:
-        """(N, 17, 2) normalised -> (N, 17, 3) root-relative metres over blended windows."""
-        from posecli.windows import lift_windows
-        return lift_windows(self.fn, x2d, self.frames, stride)
-
-
-def load_lifter(weights: str | Path | None = None, flip: bool = True, backend: str = "torch",
-                stride: int | None = None) -> Lifter:
-    """Load the lifter (checksum verified) as a window function.
-
-    backend: "torch" or "onnx" (onnxruntime on an exported model; see ``posecli export-onnx``).
+    Args:
+        source: a video file (anything ffmpeg decodes) or a posecli keypoint / result JSON.
+        detector: 2D detector for videos (``posecli.detect2d.available_detectors()``).
+        lifter: an already loaded :class:`posecli.lifter.Lifter` (batches load it once);
+            otherwise one is loaded from ``weights`` (default: the shipped ``lifter.pt``)
+            with ``backend`` ("torch" or "onnx"), ``flip`` test-time augmentation and
+            ``stride`` (frames between window starts, 1..T; default T // 2).
+        rigid: one set of bone lengths for the whole clip.
+        threads: CPU threads of the detector and of onnxruntime.
+        progress: ``progress(stage, done, total)`` callback.
+        allow_truncated: a video whose frames end before its container says is lifted (and
+            ``result.video["truncated"]`` set); False makes it a :class:`VideoError`.
+    Returns:
+        a :class:`LiftResult`: 2D keypoints (pixels), flags and root-relative 3D (metres).
     """
-    from posecli import lifter as lifter_mod
-    model, meta = lifter_mod.load_lifter(weights or DEFAULT_WEIGHTS)
-    path = Path(meta["file"])
-    frames = model.cfg.frames
-    if backend == "torch":
-        fn = lambda x: lifter_mod.predict(model, x, flip=flip)  # noqa: E731
-    elif backend == "onnx":
-        from posecli.onnx_lifter import OnnxLifter
-        fn = OnnxLifter.from_checkpoint(model, path, flip=flip, digest=meta["sha256"])
-    else:
-        raise ValueError(f"unknown lifter backend {backend!r} (choose torch or onnx)")
-    info = {
-        "weights": path.name, "sha256": meta["sha256"], "config": model.cfg.__dict__.copy(),
-        "window": frames, "stride": stride or max(1, frames // 2), "flip_test": flip,
-        "backend": backend, "trained_on": meta.get("data", ""),
-    }
-    return Lifter(fn, frames, info)
+    if lifter is None:
+        lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=threads)
+    if Path(source).suffix.lower() == ".json":
+        from posecli.keypoints import read_keypoints
+        kp = read_keypoints(source)
+        xy, conf = to_h36m(kp.xy, kp.conf, kp.layout)
+        return lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid, lifter=lifter,
+                              source=str(source), progress=progress, rigid=rigid, times=kp.times)
+    return lift_video(source, detector, lifter, threads, progress, rigid, allow_truncated)
 
 
 def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
@@ -103,7 +93,7 @@ def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, 
         return np.asarray(xy, float), np.asarray(conf, float)
     if layout == "blazepose33":
         return skeleton.blazepose_to_h36m(xy, conf)
-    raise ValueError(f"unsupported keypoint layout {layout!r} (h36m17 or blazepose33)")
+    raise UsageError(f"unsupported keypoint layout {layout!r} (h36m17 or blazepose33)")
 
 
 def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fps: float,
@@ -128,9 +118,9 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     xy = np.asarray(xy, dtype=np.float64)
     conf = np.asarray(conf, dtype=np.float64)
     if xy.ndim != 3 or xy.shape[1:] != (skeleton.NUM_JOINTS, 2) or len(xy) == 0:
-        raise ValueError(f"expected keypoints of shape (N>0, 17, 2), got {xy.shape}")
+        raise UsageError(f"expected keypoints of shape (N>0, 17, 2), got {xy.shape}")
     if conf.shape != xy.shape[:2]:
-        raise ValueError(f"expected confidences of shape {xy.shape[:2]}, got {conf.shape}")
+        raise UsageError(f"expected confidences of shape {xy.shape[:2]}, got {conf.shape}")
     if valid is None:
         valid = np.isfinite(xy).all(axis=(1, 2))
     xy, conf, valid = sanitize_keypoints(xy, conf, np.asarray(valid, bool), width, height)
@@ -138,7 +128,7 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
         raise NoPersonError("no person was found in any frame (no finite keypoint)")
     times = np.arange(len(xy)) / fps if times is None else np.asarray(times, dtype=np.float64)
     if times.shape != (len(xy),) or not np.isfinite(times).all():
-        raise ValueError(f"expected {len(xy)} finite frame times, got shape {times.shape}")
+        raise UsageError(f"expected {len(xy)} finite frame times, got shape {times.shape}")
     plan = timing.lift_plan(times)
     rate = plan["fps"] or float(fps)
     xy = np.where(valid[:, None, None], xy, 0.0)
@@ -153,6 +143,8 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     else:
         pose3d = lifter(x2d)
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
+    if not np.isfinite(pose3d).all():  # never write a NaN pose as if it were measured
+        raise FloatingPointError("the lifter produced non-finite 3D joints")
     if rigid:
         lengths = skeleton.symmetric_bone_lengths(pose3d, flags == skeleton.DETECTED)
         pose3d = skeleton.fix_bone_lengths(pose3d, lengths)
@@ -196,8 +188,6 @@ def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifte
     (``truncated`` when its frames end well before the container's duration; with
     ``allow_truncated=False`` that is an error instead).
     """
-    from posecli.video import VideoError
-
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
     info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress)
     report = info.report

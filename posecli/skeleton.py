@@ -8,24 +8,92 @@ Conventions used throughout posecli:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-JOINTS: tuple[str, ...] = (
-    "pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax",
-    "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
-)
-PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
-LEFT: tuple[int, ...] = (4, 5, 6, 11, 12, 13)
-RIGHT: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
-NUM_JOINTS = len(JOINTS)
+
+# ---------------------------------------------------------------------------------------------
+# Layouts, defined once: names, parents, left/right pairs and the flip permutation.
+
+@dataclass(frozen=True)
+class Layout:
+    """A keypoint layout: joint names, parent of each joint (-1: root) and left/right pairs."""
+    name: str
+    names: tuple[str, ...]
+    parents: tuple[int, ...]
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+
+    @property
+    def joints(self) -> int:
+        return len(self.names)
+
+    def flip_permutation(self) -> np.ndarray:
+        """(J,) index array swapping left and right: ``x[..., perm, :]`` mirrors the labels."""
+        perm = np.arange(self.joints)
+        perm[list(self.left)] = self.right
+        perm[list(self.right)] = self.left
+        return perm
+
+
+# Human3.6M 17 joints: the lifter's layout. "head" is the head top; "neck_nose" the skull base.
+H36M17 = Layout(
+    "h36m17",
+    ("pelvis", "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "spine", "thorax",
+     "neck_nose", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist"),
+    (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15),
+    (4, 5, 6, 11, 12, 13), (1, 2, 3, 14, 15, 16))
+
+# HumanEva-I 15 joints (VideoPose3D's humaneva15 files); "head" is the head top.
+HUMANEVA15 = Layout(
+    "humaneva15",
+    ("pelvis", "thorax", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
+     "l_hip", "l_knee", "l_ankle", "r_hip", "r_knee", "r_ankle", "head"),
+    (-1, 0, 1, 2, 3, 1, 5, 6, 0, 8, 9, 0, 11, 12, 1),
+    (2, 3, 4, 8, 9, 10), (5, 6, 7, 11, 12, 13))
+# H36M-17 index of every HumanEva-15 joint.
+HUMANEVA15_TO_H36M17: tuple[int, ...] = (0, 8, 11, 12, 13, 14, 15, 16, 4, 5, 6, 1, 2, 3, 10)
+
+# BlazePose / MediaPipe Pose 33 landmarks (parents: a tree over the body, face to the nose).
+BLAZEPOSE33 = Layout(
+    "blazepose33",
+    ("nose", "l_eye_inner", "l_eye", "l_eye_outer", "r_eye_inner", "r_eye", "r_eye_outer",
+     "l_ear", "r_ear", "mouth_l", "mouth_r", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
+     "l_wrist", "r_wrist", "l_pinky", "r_pinky", "l_index", "r_index", "l_thumb", "r_thumb",
+     "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle", "l_heel", "r_heel",
+     "l_foot_index", "r_foot_index"),
+    (-1, 0, 1, 2, 0, 4, 5, 3, 6, 0, 0, 0, 0, 11, 12, 13, 14, 15, 16, 15, 16, 15, 16,
+     11, 12, 23, 24, 25, 26, 27, 28, 27, 28),
+    (1, 2, 3, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
+    (4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32))
+
+# COCO 17 keypoints (HRNet / MMPose top-down models).
+COCO17 = Layout(
+    "coco17",
+    ("nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
+     "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle"),
+    (-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14),
+    (1, 3, 5, 7, 9, 11, 13, 15), (2, 4, 6, 8, 10, 12, 14, 16))
+
+LAYOUTS: dict[str, Layout] = {l.name: l for l in (H36M17, HUMANEVA15, BLAZEPOSE33, COCO17)}
+
+# The lifter's layout under short names used across the code.
+JOINTS, PARENTS, LEFT, RIGHT = H36M17.names, H36M17.parents, H36M17.left, H36M17.right
+NUM_JOINTS = H36M17.joints
 
 
 def flip_permutation() -> np.ndarray:
-    """Index array that swaps left and right joints: ``x[..., perm, :]`` mirrors the labels."""
-    perm = np.arange(NUM_JOINTS)
-    perm[list(LEFT)] = RIGHT
-    perm[list(RIGHT)] = LEFT
-    return perm
+    """The H36M-17 left/right swap (see :meth:`Layout.flip_permutation`)."""
+    return H36M17.flip_permutation()
+
+
+def layout_for(joints: int) -> Layout:
+    """The layout of a lifter with ``joints`` joints (17: H36M, 15: HumanEva)."""
+    for layout in (H36M17, HUMANEVA15):
+        if layout.joints == joints:
+            return layout
+    raise ValueError(f"no known layout has {joints} joints")
 
 
 # BlazePose landmark indices (MediaPipe pose_landmark topology, 33 points).
@@ -73,20 +141,35 @@ def blazepose_to_h36m(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.
     def mid(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         return (xy[..., a, :] + xy[..., b, :]) / 2, np.minimum(conf[..., a], conf[..., b])
 
-    pelvis, c_pelvis = mid(BP_L_HIP, BP_R_HIP)
-    thorax, c_thorax = mid(BP_L_SHOULDER, BP_R_SHOULDER)
+    _, c_pelvis = mid(BP_L_HIP, BP_R_HIP)
+    _, c_thorax = mid(BP_L_SHOULDER, BP_R_SHOULDER)
     ears, c_ears = mid(BP_L_EAR, BP_R_EAR)
     eyes, c_eyes = mid(BP_L_EYE, BP_R_EYE)
     mouth, c_mouth = mid(BP_MOUTH_L, BP_MOUTH_R)
     head = ears + HEAD_TOP_FROM_EARS * (eyes - mouth)
     c_head = np.minimum(np.minimum(c_ears, c_eyes), c_mouth)
-    out[..., 0, :], c[..., 0] = pelvis, c_pelvis
-    out[..., 8, :], c[..., 8] = thorax, c_thorax
-    out[..., 7, :], c[..., 7] = (pelvis + thorax) / 2, np.minimum(c_pelvis, c_thorax)
     out[..., 10, :], c[..., 10] = head, c_head
-    out[..., 9, :] = thorax + NECK_FRACTION * (head - thorax)
+    synthesise_h36m(out)
+    c[..., 0], c[..., 8] = c_pelvis, c_thorax
+    c[..., 7] = np.minimum(c_pelvis, c_thorax)
     c[..., 9] = np.minimum(c_thorax, c_head)
     return out, c
+
+
+def synthesise_h36m(pose: np.ndarray, pelvis_thorax: bool = True) -> np.ndarray:
+    """Fill the H36M-17 joints that detectors and other skeletons do not measure, in place.
+
+    (..., 17, D) in any units, D = 2 or 3. From the hips, shoulders and head top:
+    pelvis = mid-hips and thorax = mid-shoulders (``pelvis_thorax``), spine = mid(pelvis,
+    thorax), neck_nose = thorax + 0.665 (head - thorax), the skull base of the CMU skeleton
+    the lifter is trained on. Returns ``pose``.
+    """
+    if pelvis_thorax:
+        pose[..., 0, :] = (pose[..., 1, :] + pose[..., 4, :]) / 2
+        pose[..., 8, :] = (pose[..., 11, :] + pose[..., 14, :]) / 2
+    pose[..., 7, :] = (pose[..., 0, :] + pose[..., 8, :]) / 2
+    pose[..., 9, :] = pose[..., 8, :] + NECK_FRACTION * (pose[..., 10, :] - pose[..., 8, :])
+    return pose
 
 
 def normalize_to_frame(xy: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -206,12 +289,14 @@ def fix_bone_lengths(pose: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return out
 
 
-def mirror(a: np.ndarray, perm: np.ndarray) -> np.ndarray:
+def mirror(a, perm):
     """Mirror poses about the vertical image axis: negate x and swap left/right joints.
 
-    (..., J, D) -> (..., J, D); ``perm`` is the layout's left/right swap (see
-    :func:`flip_permutation`). Valid for frame-centred normalised 2D and root-relative 3D.
+    (..., J, D) -> (..., J, D), numpy array or torch tensor; ``perm`` is the layout's
+    left/right swap (:meth:`Layout.flip_permutation`). Valid for frame-centred normalised 2D
+    and root-relative 3D.
     """
-    out = a[..., perm, :].copy()
+    out = a[..., perm, :]
+    out = out.clone() if hasattr(out, "clone") else out.copy()
     out[..., 0] = -out[..., 0]
     return out

@@ -26,11 +26,9 @@ from typing import Iterator
 
 import numpy as np
 
+from posecli.errors import VideoError  # re-exported: posecli.video.VideoError
+
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
-
-
-class VideoError(Exception):
-    """The input cannot be read as a video (missing, not a video, no frames, truncated)."""
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,11 @@ import json
 import os
 from pathlib import Path
 
+from posecli.errors import WeightsError  # re-exported: posecli.weights.WeightsError
+
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-USER_CACHE = Path.home() / ".cache" / "posecli"
+USER_CACHE = Path(os.environ.get("POSECLI_CACHE") or Path.home() / ".cache" / "posecli")
 
-
-class WeightsError(Exception):
-    """A model file is missing or does not match its recorded checksum."""
 
 
 def search_dirs() -> list[Path]:

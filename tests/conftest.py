@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +7,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_data() -> Path:
-    return Path(os.environ.get("POSECLI_SHARED_DATA", REPO.parent / "shared" / "data"))
+    from posecli.files import shared_data_dir
+    return shared_data_dir()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """End-to-end tests of the command line, through Typer's CliRunner."""
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -178,13 +179,47 @@ def test_corrupted_and_truncated_video_still_give_valid_json(tmp_path, tiny_weig
         assert doc["input"]["num_frames"] > 20
 
 
-def test_lift_never_imports_training_code(tmp_path, tiny_weights):
+@pytest.mark.parametrize("route", ["keypoints-torch", "keypoints-onnx", "video-torch"])
+def test_lift_never_imports_training_code(tmp_path, tiny_weights, route):
     import subprocess
     import sys
+    kind, backend = route.split("-")
+    if backend == "onnx":
+        pytest.importorskip("onnxruntime")
+    if kind == "video":
+        pytest.importorskip("posecli.detect2d.blazepose")
+    src = EXAMPLE_KP if kind == "keypoints" else REPO / "examples" / "walk_07_05.mp4"
     code = ("import sys; from typer.testing import CliRunner; from posecli.cli import app; "
-            f"r = CliRunner().invoke(app, ['lift', {str(EXAMPLE_KP)!r}, '-o', {str(tmp_path)!r}, "
-            f"'--weights', {str(tiny_weights)!r}, '-q']); assert r.exit_code == 0, r.output; "
+            f"r = CliRunner().invoke(app, ['lift', {str(src)!r}, '-o', {str(tmp_path)!r}, "
+            f"'--weights', {str(tiny_weights)!r}, '--backend', {backend!r}, '-q']); "
+            "assert r.exit_code == 0, r.output; "
             "print(' '.join(m for m in sys.modules if m.startswith('posecli')))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert "posecli.lifter" in loaded
-    assert not {"posecli.train", "posecli.data", "posecli.losses", "posecli.evaluate"} & set(loaded)
+    env = {**os.environ, "POSECLI_CACHE": str(tmp_path / "cache")}
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env=env).stdout.split()
+    assert "posecli.lifter.runtime" in loaded
+    assert (backend == "onnx") == ("posecli.lifter.onnx" in loaded)
+    assert not [m for m in loaded if m.startswith("posecli.training")], loaded
+
+
+def test_stride_changes_the_output_and_is_recorded(tmp_path, tiny_weights):
+    # The example keypoint file is longer than the tiny lifter's 27-frame window, so stride 1
+    # (every start) and stride 27 (abutting windows) blend different windows.
+    docs = {}
+    for stride in (1, 27):
+        out = tmp_path / f"s{stride}"
+        r = run("lift", EXAMPLE_KP, "-o", out, "--weights", tiny_weights, "--stride", stride, "-q")
+        assert r.exit_code == 0, r.output
+        docs[stride] = json.loads((out / EXAMPLE_KP.with_suffix(".json").name).read_text())
+        assert docs[stride]["lifter"]["stride"] == stride and docs[stride]["lifter"]["window"] == 27
+    a = np.array([f["joints_3d"] for f in docs[1]["frames"] if f["joints_3d"]])
+    b = np.array([f["joints_3d"] for f in docs[27]["frames"] if f["joints_3d"]])
+    assert len(a) > 27 and np.abs(a - b).max() > 1e-4
+
+
+@pytest.mark.parametrize("stride", [0, 28])
+def test_stride_outside_the_window_is_a_one_line_error(tmp_path, tiny_weights, stride):
+    r = run("lift", EXAMPLE_KP, "-o", tmp_path, "--weights", tiny_weights, "--stride", stride, "-q")
+    assert r.exit_code == 1
+    assert r.output.strip().count("\n") == 0 and "between 1 and" in r.output
+    assert not list(tmp_path.glob("*.json"))

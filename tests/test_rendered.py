@@ -3,7 +3,6 @@
 Runs in the main environment: the generator's pure helpers are plain numpy, and nothing here
 needs anny, torch's rendering stack or pyrender.
 """
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -20,15 +19,9 @@ TRUTH = REPO / "examples" / "walk_07_05.truth.npz"
 MAX_E2E_MPJPE_MM = 145.0   # measured 116.5 mm with lifter.pt v2 (140.1 mm with v1)
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("render_clips", REPO / "tools" / "render_clips.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["render_clips"] = mod          # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-rc = _load_tool()
+sys.path.insert(0, str(REPO / "tools"))  # the render/ package of tools/render_clips.py (numpy parts)
+from render import camera, constants, geometry  # noqa: E402
+from render import rig as rigs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +40,7 @@ def test_truth_layout(truth):
     assert truth["K"].shape == (3, 3)
     assert int(truth["width"]) == 640 and int(truth["height"]) == 480
     assert 3.0 <= n / float(truth["fps"]) <= 6.0
-    assert str(truth["subject"]) in rc.HELD_OUT
+    assert str(truth["subject"]) in constants.HELD_OUT
     assert np.isfinite(truth["joints3d_cam"]).all()
 
 
@@ -105,7 +98,7 @@ def test_end_to_end_mpjpe_on_the_example(truth):
         find("lifter.pt")
     except WeightsError:
         pytest.skip("no shipped lifter weights (weights/lifter.pt) yet")
-    from posecli.metrics import mpjpe
+    from posecli.training.metrics import mpjpe
     from posecli.pipeline import lift_video
     res = lift_video(EXAMPLE)
     assert (np.asarray(res.flags) == "detected").mean() > 0.95
@@ -117,7 +110,7 @@ def test_end_to_end_mpjpe_on_the_example(truth):
 # The generator's pure helpers
 # ---------------------------------------------------------------------------------------------
 def _rand_dirs(rng, n):
-    return rc.normalize(rng.normal(size=(n, 3)))
+    return geometry.normalize(rng.normal(size=(n, 3)))
 
 
 def test_swing_maps_a_onto_b_with_a_rotation():
@@ -125,7 +118,7 @@ def test_swing_maps_a_onto_b_with_a_rotation():
     a, b = _rand_dirs(rng, 50), _rand_dirs(rng, 50)
     b[0] = a[0]
     b[1] = -a[1]                                             # antiparallel edge case
-    r = rc.swing(a, b)
+    r = geometry.swing(a, b)
     assert np.allclose(np.einsum("nij,nj->ni", r, a), b, atol=1e-9)
     assert np.allclose(r @ np.swapaxes(r, -1, -2), np.eye(3), atol=1e-9)
     assert np.allclose(np.linalg.det(r), 1.0)
@@ -133,13 +126,13 @@ def test_swing_maps_a_onto_b_with_a_rotation():
 
 def test_frame_from_and_slerp():
     rng = np.random.default_rng(1)
-    f = rc.frame_from(rng.normal(size=(20, 3)), rng.normal(size=(20, 3)))
+    f = geometry.frame_from(rng.normal(size=(20, 3)), rng.normal(size=(20, 3)))
     assert np.allclose(f @ np.swapaxes(f, -1, -2), np.eye(3), atol=1e-9)
     assert np.allclose(np.linalg.det(f), 1.0)
-    g = rc.frame_from(rng.normal(size=(20, 3)), rng.normal(size=(20, 3)))
-    assert np.allclose(rc.slerp_rot(f, g, 0.0), f, atol=1e-9)
-    assert np.allclose(rc.slerp_rot(f, g, 1.0), g, atol=1e-6)
-    half = rc.slerp_rot(f, g, 0.5)
+    g = geometry.frame_from(rng.normal(size=(20, 3)), rng.normal(size=(20, 3)))
+    assert np.allclose(geometry.slerp_rot(f, g, 0.0), f, atol=1e-9)
+    assert np.allclose(geometry.slerp_rot(f, g, 1.0), g, atol=1e-6)
+    half = geometry.slerp_rot(f, g, 0.5)
     # half-way: equal angles to both ends
     ang = lambda x, y: np.arccos(np.clip((np.trace(np.swapaxes(x, -1, -2) @ y, axis1=-2, axis2=-1) - 1) / 2, -1, 1))  # noqa: E731
     assert np.allclose(ang(f, half), ang(half, g), atol=1e-6)
@@ -182,13 +175,13 @@ def test_world_rotations_reproduce_mocap_bone_directions(shared):
     add("eye.L", "head", (0.03, -0.1, 0.7))
     add("eye.R", "head", (-0.03, -0.1, 0.7))
     heads = np.array(heads, float)
-    rig = rc.RestRig(labels, parents, heads, np.array([0, 0, 0.86]))
+    rig = rigs.RestRig(labels, parents, heads, np.array([0, 0, 0.86]))
     path = shared / "mocap" / "cmu_h36m.npz"
     if not path.is_file():
         pytest.skip(f"{path} absent")
     mo = np.load(path)
     world = mo["positions"][1000:1060].astype(float) + mo["root"][1000:1060, None]
-    g = rc.bone_world_rotations(rig, world)
+    g = rigs.bone_world_rotations(rig, world)
     assert np.allclose(g @ np.swapaxes(g, -1, -2), np.eye(3), atol=1e-6)
     pairs = [("upperleg01.L", "lowerleg01.L", 4, 5), ("lowerleg01.R", "foot.R", 2, 3),
              ("upperarm01.L", "lowerarm01.L", 11, 12), ("lowerarm01.R", "wrist.R", 15, 16),
@@ -197,33 +190,33 @@ def test_world_rotations_reproduce_mocap_bone_directions(shared):
         i = rig.idx[bone]
         end = rig.ball("L") if child is None else rig.h(child)
         d = np.einsum("nij,j->ni", g[:, i], end - rig.h(bone))
-        assert np.allclose(rc.normalize(d), rc.normalize(world[:, b] - world[:, a]), atol=1e-6), bone
+        assert np.allclose(geometry.normalize(d), geometry.normalize(world[:, b] - world[:, a]), atol=1e-6), bone
 
 
 def test_camera_looks_at_its_target_and_projects_with_k():
     eye = np.array([3.0, 1.5, 4.0])
     target = np.array([[0.0, 1.0, 0.0], [0.5, 0.9, -0.2]])
-    r, t = rc.look_at(eye, target)
-    cam = rc.to_camera(target[:, None], r, t)[:, 0]
+    r, t = camera.look_at(eye, target)
+    cam = camera.to_camera(target[:, None], r, t)[:, 0]
     assert np.allclose(cam[:, :2], 0, atol=1e-9) and (cam[:, 2] > 0).all()
-    k = rc.intrinsics(600.0)
-    assert np.allclose(rc.project(cam, k), [[320, 240], [320, 240]])
+    k = camera.intrinsics(600.0)
+    assert np.allclose(camera.project(cam, k), [[320, 240], [320, 240]])
     # a point above the target is higher in the image (smaller v: OpenCV y down)
-    up = rc.to_camera(target[:, None] + [0, 0.5, 0], r, t)[:, 0]
-    assert (rc.project(up, k)[:, 1] < 240).all()
+    up = camera.to_camera(target[:, None] + [0, 0.5, 0], r, t)[:, 0]
+    assert (camera.project(up, k)[:, 1] < 240).all()
 
 
 def test_arc_point_and_smoothing():
     pts = np.array([[0, 0, 0], [0, 1, 0], [0, 1, 3.0]])
-    assert np.allclose(rc.arc_point(pts, 0.5), [0, 1, 1])
+    assert np.allclose(geometry.arc_point(pts, 0.5), [0, 1, 1])
     x = np.cumsum(np.ones((50, 3)), 0)
-    s = rc.smooth_track(x, 0.2)
+    s = camera.smooth_track(x, 0.2)
     assert s.shape == x.shape and np.allclose(s[25], x[25], atol=1e-6)
 
 
 def test_sampled_cameras_frame_the_person():
     rng = np.random.default_rng(3)
     for _ in range(20):
-        spec = rc.sample_camera(rng, 1.7)
-        frac = spec.focal * 1.7 / spec.distance / rc.HEIGHT
+        spec = camera.sample_camera(rng, 1.7)
+        frac = spec.focal * 1.7 / spec.distance / constants.HEIGHT
         assert 0.45 < frac < 0.7

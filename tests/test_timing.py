@@ -56,8 +56,8 @@ def test_resample_survives_repeated_timestamps():
 
 @pytest.fixture(scope="module")
 def shipped():
-    from posecli.pipeline import load_lifter
-    from posecli.weights import WeightsError
+    from posecli.errors import WeightsError
+    from posecli.lifter import load_lifter
     try:
         return load_lifter()
     except WeightsError:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posecli.data import look_at, project
+from posecli.training.cameras import look_at, project
 
 
 def main() -> None:

@@ -1,12 +1,11 @@
 """Writers, one per output format, chosen by name. Each takes a LiftResult, never a model."""
 from __future__ import annotations
 
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
+from posecli.errors import OutputError, UsageError
+from posecli.files import atomic_path  # noqa: F401  (writers write through it)
 from posecli.result import LiftResult
 
 
@@ -35,41 +34,15 @@ def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
     """
     unknown = [f for f in formats if f not in WRITERS]
     if unknown:
-        raise ValueError(f"unknown output format(s) {unknown}; choose from {sorted(WRITERS)}")
+        raise UsageError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
     paths = []
     for fmt in formats:
         path = output_path(stem or result, Path(out_dir), fmt)
         if Path(result.source).exists() and path.resolve() == Path(result.source).resolve():
-            raise ValueError(f"{path}: the output would overwrite its input; choose another folder")
-        WRITERS[fmt][1](result, path)
+            raise OutputError(f"{path}: writing it would overwrite the input; choose another --out folder")
+        try:
+            WRITERS[fmt][1](result, path)
+        except OSError as e:  # full disk, folder removed mid-run ...: the writer left nothing behind
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
         paths.append(path)
     return paths
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
-
-    Nothing half-written is left behind: on any error the temporary file is removed.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results get the usual mode
-        os.replace(tmp, path)
-    except OSError as e:
-        if e.filename:  # already names a file
-            raise
-        # e.g. "No space left on device": say which output could not be written
-        raise OSError(e.errno, f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -1,21 +1,18 @@
 """JSON: posecli's own result format (schema: ``posecli/schemas/result.schema.json``).
 
-The same file can be read back as 2D input (``posecli lift result.json``): only its 2D part is
-used. A minimal hand-made keypoint file needs just ``input`` (fps, width, height),
-``skeleton.layout`` and per frame ``keypoints_2d`` (null when nobody was seen) with optional
-``confidence``; see ``posecli/schemas/keypoints.schema.json``.
+The same file can be read back as 2D input (``posecli lift result.json``; the reader is
+:mod:`posecli.keypoints`).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from posecli import skeleton
-from posecli.export import atomic_path
+from posecli.files import atomic_path
 from posecli.result import LiftResult
 
 FORMAT = "posecli-result/1"
@@ -70,102 +67,3 @@ def schema(name: str = "result") -> dict:
     """The JSON Schema of the result (``"result"``) or keypoint-input (``"keypoints"``) format."""
     text = resources.files("posecli").joinpath(f"schemas/{name}.schema.json").read_text()
     return json.loads(text)
-
-
-@dataclass
-class Keypoints2D:
-    """A 2D track read from a keypoint file. xy (N, K, 2) px (NaN where unseen), conf (N, K)."""
-    xy: np.ndarray
-    conf: np.ndarray
-    valid: np.ndarray  # (N,) bool
-    layout: str
-    width: int
-    height: int
-    fps: float
-    times: np.ndarray | None = None  # (N,) s when every frame gives its ``time``
-
-
-class KeypointFileError(Exception):
-    """The keypoint file cannot be used."""
-
-
-def read_keypoints(path: str | Path) -> Keypoints2D:
-    """Read a keypoint file (or a posecli result) as 2D input for the lifter."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-        inp, layout, frames = doc["input"], doc["skeleton"]["layout"], doc["frames"]
-        width, height, fps = int(inp["width"]), int(inp["height"]), float(inp["fps"])
-    except FileNotFoundError:
-        raise KeypointFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise KeypointFileError(f"{path}: not a JSON keypoint file ({e})") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise KeypointFileError(f"{path}: not a posecli keypoint file (missing or bad field {e})") from None
-    if not isinstance(frames, list):
-        raise KeypointFileError(f"{path}: 'frames' must be a list, not {type(frames).__name__}")
-    if not frames:
-        raise KeypointFileError(f"{path}: the file has zero frames")
-    if not np.isfinite([width, height, fps]).all() or width <= 0 or height <= 0 or fps <= 0:
-        raise KeypointFileError(f"{path}: width, height and fps must be positive numbers")
-    for i, f in enumerate(frames):
-        if not isinstance(f, dict):
-            raise KeypointFileError(f"{path}: frame {i} is {type(f).__name__}, not an object")
-    k = next((len(f["keypoints_2d"]) for f in frames if isinstance(f.get("keypoints_2d"), list)
-              and f["keypoints_2d"]), None)
-    if k is None:
-        raise KeypointFileError(f"{path}: no frame has keypoints (no person anywhere)")
-    expected_k = {"h36m17": 17, "blazepose33": 33}.get(layout)
-    if expected_k is None:
-        raise KeypointFileError(f"{path}: unsupported layout {layout!r} (h36m17 or blazepose33)")
-    if k != expected_k:
-        raise KeypointFileError(f"{path}: layout {layout} has {expected_k} keypoints, the file has {k}")
-    n = len(frames)
-    xy = np.full((n, k, 2), np.nan)
-    conf = np.zeros((n, k))
-    valid = np.zeros(n, bool)
-    for i, f in enumerate(frames):
-        if f.get("keypoints_2d") is None or f.get("flag") == skeleton.MISSING:
-            continue
-        pts = _points(f["keypoints_2d"], k)
-        if pts is None:
-            raise KeypointFileError(f"{path}: frame {i} has malformed keypoints_2d (expected {k} [x, y] pairs)")
-        c = 1.0 if f.get("confidence") is None else _numbers(f["confidence"], k)
-        if c is None:
-            raise KeypointFileError(f"{path}: frame {i} has malformed confidence (expected {k} numbers)")
-        xy[i], conf[i], valid[i] = pts, c, True
-    times = _times(frames)
-    return Keypoints2D(xy, conf, valid, layout, width, height, fps, times)
-
-
-def _points(value, k: int) -> np.ndarray | None:
-    """A frame's keypoints -> (k, 2) floats, NaN for a null or non-numeric joint; None if malformed."""
-    if not isinstance(value, list) or len(value) != k:
-        return None
-    out = np.full((k, 2), np.nan)
-    for j, p in enumerate(value):
-        if p is None:
-            continue  # an unseen joint: a gap, filled later
-        if not isinstance(p, list) or len(p) != 2:
-            return None
-        out[j] = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in p]
-    return out
-
-
-def _numbers(value, k: int) -> np.ndarray | None:
-    """A list of k numbers (null -> 0) as floats, or None when it is not one."""
-    if not isinstance(value, list) or len(value) != k:
-        return None
-    return np.array([v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
-                     for v in value], dtype=float)
-
-
-def _times(frames: list[dict]) -> np.ndarray | None:
-    """(N,) per-frame ``time`` when every frame has a finite, non-decreasing one; else None."""
-    t = [f.get("time") for f in frames]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in t):
-        return None
-    arr = np.asarray(t, dtype=float)
-    if not np.isfinite(arr).all() or (len(arr) > 1 and (np.diff(arr) < 0).any()):
-        return None
-    return arr

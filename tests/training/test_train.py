@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from posecli.data import (H36M, CameraAug, CmuAug, CmuSampler, MocapClip, cmu_window, corrupt_2d,
-                          look_at, project, random_camera, resample, scale_bones, view)
-from posecli.lifter import LifterConfig, MixSTE, load_lifter
-from posecli.losses import joint_weights, mixste_loss, mpjve, temporal_consistency, weighted_mpjpe
+from posecli.lifter import LifterConfig, MixSTE, load_model
+from posecli.skeleton import H36M17 as H36M
 from posecli.skeleton import PARENTS, bone_lengths
+from posecli.training.augment import CmuAug, corrupt_2d, resample, scale_bones
+from posecli.training.cameras import CameraAug, look_at, project, random_camera, view
+from posecli.training.losses import joint_weights, mixste_loss, mpjve, temporal_consistency, weighted_mpjpe
+from posecli.training.mocap import CmuSampler, MocapClip, cmu_window
 
 
 def test_joint_weights_follow_the_paper():
@@ -135,8 +137,8 @@ def test_tiny_model_overfits_one_sequence():
 
 
 def test_train_checkpoint_resume_round_trip(tmp_path, monkeypatch):
-    from posecli import train as train_mod
-    from posecli.data import cmu_eval_sequences
+    from posecli.training import train as train_mod
+    from posecli.training.mocap import cmu_eval_sequences
 
     clips = [MocapClip(_walker(120), "a", "a1"), MocapClip(_walker(90), "b", "b1")]
     val = cmu_eval_sequences([MocapClip(_walker(60), "v", "v1")], 1)
@@ -158,7 +160,7 @@ def test_train_checkpoint_resume_round_trip(tmp_path, monkeypatch):
     a = torch.load(out / "last.pt", weights_only=True)["state_dict"]
     b = torch.load(straight / "last.pt", weights_only=True)["state_dict"]
     assert all(torch.allclose(a[k], b[k]) for k in a)
-    model, meta = load_lifter(out / "best.pt")           # weights_only loader reads it
+    model, meta = load_model(out / "best.pt")           # weights_only loader reads it
     assert model.cfg.frames == 9 and "val" in meta
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["lifter"]["width"] == 16

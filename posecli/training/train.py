@@ -16,11 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posecli.data import (AUG_V3, H36M, HE_TO_H36M, HELD_OUT_CMU, HUMANEVA, CmuAug, CmuSampler, Layout,
-                          MixedSampler, SequenceSampler, cmu_eval_sequences, cmu_files, humaneva_as_h36m,
-                          humaneva_virtual_sampler, load_cmu, load_humaneva, load_vp3d)
-from posecli.lifter import LifterConfig, MixSTE, count_parameters, save_checkpoint
-from posecli.losses import joint_weights, mixste_loss
+from posecli.files import atomic_path
+from posecli.lifter import LifterConfig, MixSTE, count_parameters, from_model, save_checkpoint
+from posecli.skeleton import H36M17, HUMANEVA15, HUMANEVA15_TO_H36M17, Layout
+from posecli.training.augment import AUG_V3, CmuAug
+from posecli.training.datasets import MixedSampler, SequenceSampler, humaneva_as_h36m, load_humaneva, load_vp3d
+from posecli.training.losses import joint_weights, mixste_loss
+from posecli.training.mocap import (HELD_OUT_CMU, CmuSampler, cmu_eval_sequences, cmu_files,
+                                    humaneva_virtual_sampler, load_cmu)
 
 
 @dataclass
@@ -78,7 +81,7 @@ def build_data(cfg: TrainConfig):
                 "train_subjects": sorted({c.subject for c in train}), "held_out_subjects": list(held),
                 "train_clips": len(train), "train_frames": int(sum(len(c.world) for c in train)),
                 "clean": cfg.clean, "augmentation": cfg.aug}
-        return CmuSampler(train, cfg.frames, AUG_V3 if cfg.aug == "v3" else CmuAug()), val, H36M, desc
+        return CmuSampler(train, cfg.frames, AUG_V3 if cfg.aug == "v3" else CmuAug()), val, H36M17, desc
     if cfg.data in ("humaneva", "humaneva17"):
         train = load_humaneva("Train")
         val = load_humaneva("Validate")
@@ -86,22 +89,22 @@ def build_data(cfg: TrainConfig):
         desc = {"dataset": "HumanEva-I Train/S1-S3 Walk+Jog, 3 cameras, GT 2D (research only)",
                 "train_sequences": len(train), "train_frames": int(sum(len(s.x) for s in train)),
                 "virtual_views": p_virtual, "layout": cfg.data}
-        if cfg.data == "humaneva17":  # H36M-17 layout, e.g. fine-tuning a CMU model
-            sampler = SequenceSampler(humaneva_as_h36m(train), cfg.frames, H36M)
+        if cfg.data == "humaneva17":  # H36M17-17 layout, e.g. fine-tuning a CMU model
+            sampler = SequenceSampler(humaneva_as_h36m(train), cfg.frames, H36M17)
             if p_virtual > 0:
                 sampler = MixedSampler(sampler, humaneva_virtual_sampler(train, cfg.frames, h36m=True), p_virtual)
-            desc["eval_joints"] = list(HE_TO_H36M)
-            return sampler, humaneva_as_h36m(val), H36M, desc
-        sampler = SequenceSampler(train, cfg.frames, HUMANEVA)
+            desc["eval_joints"] = list(HUMANEVA15_TO_H36M17)
+            return sampler, humaneva_as_h36m(val), H36M17, desc
+        sampler = SequenceSampler(train, cfg.frames, HUMANEVA15)
         if p_virtual > 0:
             sampler = MixedSampler(sampler, humaneva_virtual_sampler(train, cfg.frames), p_virtual)
-        return sampler, val, HUMANEVA, desc
+        return sampler, val, HUMANEVA15, desc
     tr = tuple(cfg.train_subjects) or ("S1", "S5", "S6", "S7", "S8")
     te = tuple(cfg.test_subjects) or ("S9", "S11")
     train = load_vp3d(cfg.data, cfg.data_2d, tr, cfg.cameras)
     val = load_vp3d(cfg.data, cfg.data_2d, te, cfg.cameras)
-    layout = H36M if train[0].x.shape[1] == 17 else Layout(
-        tuple(f"j{i}" for i in range(train[0].x.shape[1])), (-1,) * train[0].x.shape[1], (), ())
+    layout = H36M17 if train[0].x.shape[1] == 17 else Layout(
+        "custom", tuple(f"j{i}" for i in range(train[0].x.shape[1])), (-1,) * train[0].x.shape[1], (), ())
     desc = {"dataset": f"VideoPose3D npz {cfg.data}", "train_subjects": list(tr), "test_subjects": list(te)}
     return SequenceSampler(train, cfg.frames, layout), val, layout, desc
 
@@ -182,7 +185,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from posecli.evaluate import evaluate_sequences
+    from posecli.training.evaluate import evaluate_sequences
 
     console = Console()
     torch.set_num_threads(cfg.threads)
@@ -253,8 +256,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, progress: boo
                 bar.update(task, advance=1, info=f"loss {parts['loss']:.4f}")
         train_time = time.time() - t0
         model.eval()
-        res = evaluate_sequences(model, val, layout, flip=True, stride=None,
-                                 joints=desc.get("eval_joints"))["all"]
+        res = evaluate_sequences(from_model(model, flip=True), val, desc.get("eval_joints"))["all"]
         elapsed += time.time() - t0
         entry = {"epoch": epoch + 1, "lr": lr, "steps": steps_done,
                  **{f"train_{k}": v / max(1, steps_done) for k, v in sums.items()},
@@ -301,9 +303,8 @@ def save_split(obj: dict, path: Path, part_bytes: int = PART_BYTES) -> None:
         if old not in names:
             old.unlink(missing_ok=True)
     for name, chunk in zip(names, chunks):
-        tmp = name.with_name(name.name + ".tmp")
-        tmp.write_bytes(chunk)
-        tmp.replace(name)
+        with atomic_path(name) as tmp:
+            tmp.write_bytes(chunk)
 
 
 def load_split(path: Path) -> dict:
@@ -358,7 +359,6 @@ def ship_weights(checkpoint: str | Path, dest: str | Path, entry: dict, data: st
     full = {"sha256": sha256(dest), "bytes": dest.stat().st_size, "kind": "lifter",
             "config": asdict(model.cfg), "parameters": count_parameters(model), **entry}
     manifest.setdefault("files", {})[dest.name] = full
-    tmp = manifest_path.with_name(manifest_path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    tmp.replace(manifest_path)
+    with atomic_path(manifest_path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     return full

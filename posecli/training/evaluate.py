@@ -1,7 +1,7 @@
 """Evaluate a lifter on held-out sequences: P1 (MPJPE), P2 (P-MPJPE), MPJVE, per action x subject.
 
-Long sequences go through the same overlapping, tapered windows as ``posecli lift``
-(:func:`posecli.windows.lift_windows`), or the paper's non-overlapping windows (stride == T).
+Sequences go through the same runtime as ``posecli lift`` (:class:`posecli.lifter.Lifter`:
+flip TTA, overlapping tapered windows), or the paper's non-overlapping windows (stride == T).
 """
 from __future__ import annotations
 
@@ -11,60 +11,29 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posecli.data import Layout, Sequence
-from posecli.lifter import MixSTE, mirror
-from posecli.metrics import mpjpe, mpjve, p_mpjpe
-from posecli.windows import lift_windows
+from posecli.lifter import Lifter, from_model
+from posecli.skeleton import H36M17, HUMANEVA15, HUMANEVA15_TO_H36M17, Layout
+from posecli.training.datasets import Sequence
+from posecli.training.metrics import mpjpe, mpjve, p_mpjpe
 
 # MixSTE Table 4 (HumanEva-I, protocol 1, mm), average over Walk/Jog x S1-S3.
 PAPER_HUMANEVA_AVG = {"MixSTE scratch (T=43)": 28.5, "VideoPose3D (T=81)": 18.9,
                       "MixSTE fine-tuned from H36M (T=43)": 13.0}
 
 
-def predict_batch(model: MixSTE, x: np.ndarray, perm: np.ndarray, flip: bool = True,
-                  batch: int = 64) -> np.ndarray:
-    """Lifter on whole windows with optional flip TTA, any layout. (B,T,J,2) -> (B,T,J,3)."""
-    dev = next(model.parameters()).device
-    p = torch.as_tensor(perm, device=dev)
-    out = []
-    with torch.inference_mode():
-        for chunk in torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32).split(batch):
-            chunk = chunk.to(dev)
-            y = model(chunk)
-            if flip:
-                y = (y + mirror(model(mirror(chunk, p)), p)) / 2
-            out.append(y.float().cpu())
-    return torch.cat(out).numpy()
-
-
-def lift_sequence(model: MixSTE, x: np.ndarray, layout: Layout, flip: bool = True,
-                  stride: int | None = None, fn=None) -> np.ndarray:
-    """(N, J, 2) -> (N, J, 3) through blended windows (``stride=None``: T//2, overlapping).
-
-    ``fn`` replaces the torch window function (e.g. an onnxruntime session's ``__call__``).
-    """
-    frames = model.cfg.frames if model is not None else fn.frames
-    perm = layout.flip_permutation()
-    if fn is None:
-        model.eval()
-        fn = lambda w: predict_batch(model, w, perm, flip)  # noqa: E731
-    return lift_windows(fn, x, frames, stride)
-
-
-def evaluate_sequences(model: MixSTE, seqs: list[Sequence], layout: Layout, flip: bool = True,
-                       stride: int | None = None, joints: list[int] | None = None,
-                       fn=None) -> dict:
+def evaluate_sequences(lifter: Lifter, seqs: list[Sequence], joints: list[int] | None = None) -> dict:
     """Metrics in mm, frame-weighted, overall and per (action, subject).
 
+    ``lifter``: the runtime (its flip and stride apply), e.g. :func:`posecli.lifter.from_model`.
     ``joints``: evaluate only these joint indices (after prediction), e.g. shared joints.
     Returns {"all": {p1,p2,mpjve,frames}, "cells": {(action, subject): {...}},
     "per_joint": [P1 of each scored joint, mm]}.
     """
     acc: dict = defaultdict(lambda: np.zeros(4))  # sum p1*n, p2*n, mpjve*(n-1), n
     # (J,) summed per-joint error, to see which joints carry the error
-    joint_sum = np.zeros(len(joints) if joints is not None else layout.joints)
+    joint_sum = np.zeros(len(joints) if joints is not None else lifter.layout.joints)
     for s in seqs:
-        pred = lift_sequence(model, s.x, layout, flip, stride, fn)
+        pred = lifter(s.x)
         gt = s.y
         if joints is not None:
             pred, gt = pred[:, joints], gt[:, joints]
@@ -98,16 +67,16 @@ def load_eval_data(data: str, joints: int, data_2d: str = "", cameras: str = "",
     """(sequences, layout, joints to score or None, description) for ``data`` and a model
     with ``joints`` joints. A 17-joint model on HumanEva is scored on the 15 shared joints
     (spine and neck synthesised from the HumanEva joints as at inference)."""
-    from posecli.data import (H36M, HE_TO_H36M, HELD_OUT_CMU, HUMANEVA, cmu_eval_sequences,
-                              humaneva_as_h36m, load_cmu, load_humaneva, load_vp3d)
+    from posecli.training.datasets import humaneva_as_h36m, load_humaneva, load_vp3d
+    from posecli.training.mocap import HELD_OUT_CMU, cmu_eval_sequences, cmu_files, load_cmu
     if data == "humaneva":
         seqs = load_humaneva("Validate")
         if joints == 17:
-            return (humaneva_as_h36m(seqs), H36M, list(HE_TO_H36M),
+            return (humaneva_as_h36m(seqs), H36M17, list(HUMANEVA15_TO_H36M17),
                     "HumanEva-I Validate Walk/Jog S1-S3, 3 cameras, GT 2D; 17-joint model scored on the 15 shared joints")
-        return seqs, HUMANEVA, None, "HumanEva-I Validate Walk/Jog S1-S3, 3 cameras, GT 2D, 15 joints"
+        return seqs, HUMANEVA15, None, "HumanEva-I Validate Walk/Jog S1-S3, 3 cameras, GT 2D, 15 joints"
     if data in ("cmu", "cmu-typical", "cmu-clean", "cmu-more"):
-        from posecli.data import TYPICAL_CAMERA, CameraAug, cmu_files
+        from posecli.training.cameras import TYPICAL_CAMERA, CameraAug
         aug = TYPICAL_CAMERA if data == "cmu-typical" else CameraAug()
         if data == "cmu-more":  # cmu_more.npz's held-out subjects (13, 85), cleaned
             clips, what = load_cmu(cmu_files(True)[1:], subjects=HELD_OUT_CMU, clean=True), "cmu_more.npz, cleaned"
@@ -119,10 +88,10 @@ def load_eval_data(data: str, joints: int, data_2d: str = "", cameras: str = "",
             s.action = "cmu"
         kind = "eye-level 'typical video' cameras (1.0-1.8 m high, 3-6 m away)" if data == "cmu-typical" \
             else "training-distribution virtual cameras"
-        return (seqs, H36M, None, f"CMU held-out subjects {', '.join(HELD_OUT_CMU)} ({what}), {cameras_per_clip} "
+        return (seqs, H36M17, None, f"CMU held-out subjects {', '.join(HELD_OUT_CMU)} ({what}), {cameras_per_clip} "
                 f"fixed-seed {kind} per clip, GT 2D")
     seqs = load_vp3d(data, data_2d, ("S9", "S11"), cameras)
-    return seqs, H36M, None, f"{data} S9, S11"
+    return seqs, H36M17, None, f"{data} S9, S11"
 
 
 def run_evaluation(weights: str | Path, data: str = "humaneva", data_2d: str = "", cameras: str = "",
@@ -134,19 +103,19 @@ def run_evaluation(weights: str | Path, data: str = "humaneva", data_2d: str = "
     from rich.console import Console
     from rich.table import Table
 
-    from posecli.lifter import load_lifter
+    from posecli.lifter import load_model
 
     torch.set_num_threads(threads)
     console = Console()
     if not console.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
         console = Console(width=150)
-    model, meta = load_lifter(weights)
+    model, meta = load_model(weights)
     model.to(device)
     seqs, layout, joints, desc = load_eval_data(data, model.cfg.joints, data_2d, cameras, cameras_per_clip)
     t = model.cfg.frames
     results = {}
     for name, stride in (("overlap", max(1, t // 2)), ("non-overlap", t)):
-        res = evaluate_sequences(model, seqs, layout, flip=flip, stride=stride, joints=joints)
+        res = evaluate_sequences(from_model(model, flip, stride), seqs, joints)
         res["cell_avg"] = cell_average(res)
         results[name] = res
     table = Table(title=f"{Path(weights).name} on {desc} (mm; flip TTA {'on' if flip else 'off'}; T={t})")

@@ -8,10 +8,10 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from posecli.lifter import LifterConfig, MixSTE, load_lifter, predict, save_checkpoint  # noqa: E402
-from posecli.onnx_lifter import OnnxLifter, export_model, export_onnx, parity  # noqa: E402
+from posecli.lifter import LifterConfig, MixSTE, load_model, save_checkpoint, torch_forward  # noqa: E402
+from posecli.lifter.onnx import OnnxSession, cached_session, export_model, export_onnx, parity  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "lifter.pt"
+SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "lifter.pt"
 
 
 @pytest.fixture(scope="module")
@@ -25,25 +25,20 @@ def tiny(tmp_path_factory):
 
 def test_parity_on_random_inputs_of_several_lengths(tiny):
     model, d = tiny
-    runner = OnnxLifter(export_model(model, d / "tiny.onnx"), flip=False)
-    assert runner.frames == 27
+    runner = OnnxSession(export_model(model, d / "tiny.onnx"))
     assert parity(model, runner, lengths=(1, 5, 13, 27)) < 1e-4
-
-
-def test_onnx_window_function_matches_predict_with_flip(tiny):
-    model, d = tiny
-    runner = OnnxLifter(export_model(model, d / "tiny2.onnx"), flip=True)
     x = np.random.default_rng(2).normal(0, 0.3, (5, 27, 17, 2)).astype(np.float32)
-    np.testing.assert_allclose(runner(x, batch=2), predict(model, x, flip=True), atol=1e-4)
+    np.testing.assert_allclose(runner(x), torch_forward(model)(x), atol=1e-4)
 
 
 def test_from_checkpoint_exports_once_and_reuses_the_cache(tiny, tmp_path):
     model, d = tiny
-    a = OnnxLifter.from_checkpoint(model, d / "tiny.pt", cache=tmp_path)
+    digest = load_model(d / "tiny.pt")[1]["sha256"]
+    a = cached_session(model, d / "tiny.pt", digest, cache=tmp_path)
     files = list(tmp_path.glob("*.onnx"))
     assert len(files) == 1
     mtime = files[0].stat().st_mtime
-    b = OnnxLifter.from_checkpoint(model, d / "tiny.pt", cache=tmp_path)
+    b = cached_session(model, d / "tiny.pt", digest, cache=tmp_path)
     assert files[0].stat().st_mtime == mtime
     x = np.random.default_rng(3).normal(0, 0.3, (1, 9, 17, 2)).astype(np.float32)
     np.testing.assert_allclose(a(x), b(x))
@@ -58,6 +53,6 @@ def test_export_command_function(tiny, tmp_path, capsys):
 def test_shipped_weights_parity(tmp_path):
     if not SHIPPED.is_file():
         pytest.skip("weights/lifter.pt not present")
-    model, _ = load_lifter(SHIPPED)
-    runner = OnnxLifter(export_model(model, tmp_path / "lifter.onnx"), flip=False)
+    model, _ = load_model(SHIPPED)
+    runner = OnnxSession(export_model(model, tmp_path / "lifter.onnx"))
     assert parity(model, runner, lengths=(1, 27, 43)) < 1e-4

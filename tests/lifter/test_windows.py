@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from posecli.windows import lift_windows, pad_to, taper, window_starts
+from posecli.lifter.windows import lift_windows, pad_to, taper, window_starts
 
 
 @pytest.mark.parametrize("n,frames,stride", [(1, 27, 13), (27, 27, 13), (100, 27, 13), (243, 81, 40),

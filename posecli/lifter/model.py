@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,7 +93,7 @@ class MixSTE(nn.Module):
         self.spatial_pos = nn.Parameter(torch.zeros(1, cfg.joints, c))
         self.temporal_pos = nn.Parameter(torch.zeros(1, cfg.frames, c))
         self.pos_drop = nn.Dropout(cfg.dropout)
-        rates = np.linspace(0, cfg.drop_path, 2 * cfg.depth).tolist()
+        rates = torch.linspace(0, cfg.drop_path, 2 * cfg.depth).tolist()
         self.spatial = nn.ModuleList(
             Block(c, cfg.heads, cfg.mlp_ratio, rates[2 * i], cfg.dropout) for i in range(cfg.depth))
         self.temporal = nn.ModuleList(
@@ -143,18 +142,19 @@ def count_parameters(model: nn.Module) -> int:
 # Checkpoints: {"config": dict, "state_dict": ..., "meta": dict}, read with weights_only=True.
 
 def save_checkpoint(model: MixSTE, path: str | Path, meta: dict | None = None) -> None:
-    """Write a checkpoint atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"config": asdict(model.cfg), "state_dict": model.state_dict(), "meta": meta or {}}, tmp)
-    tmp.replace(path)
+    """Write a checkpoint (CPU tensors) atomically."""
+    from posecli.files import atomic_path
+
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"config": asdict(model.cfg), "state_dict": state, "meta": meta or {}}, tmp)
 
 
-def load_lifter(path: str | Path, expected_sha256: str | None = None) -> tuple[MixSTE, dict]:
+def load_model(path: str | Path, expected_sha256: str | None = None) -> tuple[MixSTE, dict]:
     """Load a checkpoint after verifying its checksum (see :mod:`posecli.weights`).
 
-    Returns the model in eval mode and the checkpoint's metadata, plus ``file`` (the resolved
-    path) and ``sha256`` of the file read (it is read and hashed once).
+    Returns the model in eval mode on the CPU and the checkpoint's metadata, plus ``file`` (the
+    resolved path) and ``sha256`` of the file read (it is read and hashed once).
     """
     import io
 
@@ -169,38 +169,3 @@ def load_lifter(path: str | Path, expected_sha256: str | None = None) -> tuple[M
         raise WeightsError(f"{path}: not a posecli lifter checkpoint ({type(e).__name__}: {e})") from None
     model.eval()
     return model, {**ckpt.get("meta", {}), "file": str(path), "sha256": digest}
-
-
-def predict(model: MixSTE, x: np.ndarray, flip: bool = True, batch: int = 32) -> np.ndarray:
-    """Run the lifter on whole windows, optionally with flip test-time augmentation.
-
-    Args:
-        x: (B, T, J, 2) normalised 2D windows, T <= model.cfg.frames.
-        flip: also lift the mirrored input (x -> -x, left <-> right joints), mirror the
-            result back and average the two.
-    Returns:
-        (B, T, J, 3) root-relative 3D, metres.
-    """
-    from posecli.skeleton import flip_permutation
-
-    perm = torch.as_tensor(flip_permutation())
-    out = []
-    with torch.inference_mode():
-        for chunk in torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32).split(batch):
-            y = model(chunk)
-            if flip:
-                yf = model(mirror(chunk, perm))
-                y = (y + mirror(yf, perm)) / 2
-            out.append(y)
-    return torch.cat(out).numpy()
-
-
-def mirror(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-    """Mirror poses about the vertical image axis: negate x, swap left/right joints.
-
-    (..., J, D) -> (..., J, D). Valid for normalised 2D (x centred on the frame) and for
-    root-relative 3D camera coordinates.
-    """
-    x = x[..., perm, :].clone()
-    x[..., 0] = -x[..., 0]
-    return x

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from posecli.lifter import PAPER_CONFIG, LifterConfig, MixSTE, count_parameters, mirror, predict
-from posecli.skeleton import flip_permutation
-from posecli.windows import lift_windows, window_starts
+from posecli.lifter import PAPER_CONFIG, LifterConfig, MixSTE, count_parameters, from_model, torch_forward
+from posecli.lifter.windows import lift_windows, window_starts
+from posecli.skeleton import flip_permutation, mirror
 
-SHIPPED = Path(__file__).resolve().parents[1] / "weights" / "lifter.pt"
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cmu_07_05_walk.keypoints.json"
+SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "lifter.pt"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cmu_07_05_walk.keypoints.json"
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,8 @@ def small():
 def shipped():
     if not SHIPPED.is_file():
         pytest.skip("weights/lifter.pt not present")
-    from posecli.lifter import load_lifter
-    return load_lifter(SHIPPED)[0]
+    from posecli.lifter import load_model
+    return load_model(SHIPPED)[0]
 
 
 @pytest.mark.parametrize("t", [1, 27, 81, 243])
@@ -45,19 +45,8 @@ def test_paper_configuration_has_33_7_million_parameters():
     assert abs(n - 33.7e6) / 33.7e6 < 0.01, n
 
 
-def test_flip_tta_makes_the_lifter_exactly_mirror_symmetric(small):
-    # With flip test-time augmentation, lifting a mirrored input gives the mirrored output
-    # up to float32 rounding (tolerance 1e-5 m = 0.01 mm).
-    x = np.random.default_rng(0).normal(0, 0.3, (2, 27, 17, 2)).astype(np.float32)
-    perm = torch.as_tensor(flip_permutation())
-    xm = mirror(torch.from_numpy(x), perm).numpy()
-    a = predict(small, xm, flip=True)
-    b = mirror(torch.from_numpy(predict(small, x, flip=True)), perm).numpy()
-    np.testing.assert_allclose(a, b, atol=1e-5)
-
-
 def _example_2d(frames: int | None = None) -> np.ndarray:
-    from posecli.export.json import read_keypoints
+    from posecli.keypoints import read_keypoints
     from posecli.skeleton import normalize_to_frame
     k = read_keypoints(EXAMPLE)
     x = normalize_to_frame(k.xy, k.width, k.height)
@@ -70,9 +59,10 @@ def test_trained_lifter_is_nearly_mirror_symmetric_without_tta(shipped):
     # whose no-TTA error is nevertheless 16 mm lower). A wrong left/right table gives 144 mm
     # (v2, mirroring x without swapping the sides); bound at 30 mm.
     x = _example_2d(shipped.cfg.frames)[None]
-    perm = torch.as_tensor(flip_permutation())
-    a = predict(shipped, mirror(torch.from_numpy(x), perm).numpy(), flip=False)
-    b = mirror(torch.from_numpy(predict(shipped, x, flip=False)), perm).numpy()
+    perm = flip_permutation()
+    forward = torch_forward(shipped)
+    a = forward(mirror(x, perm))
+    b = mirror(forward(x), perm)
     assert np.linalg.norm(a - b, axis=-1).mean() < 0.030
 
 
@@ -80,8 +70,10 @@ def test_one_window_equals_a_single_pass(small):
     x = np.random.default_rng(1).normal(0, 0.3, (81, 17, 2)).astype(np.float32)
     model = MixSTE(LifterConfig(frames=81, width=32, depth=1, heads=4)).eval()
     model.load_state_dict({k: (v[:, :81] if k == "temporal_pos" else v) for k, v in small.state_dict().items()})
-    one = predict(model, x[None])[0]
-    np.testing.assert_allclose(lift_windows(lambda w: predict(model, w), x, 81), one, atol=1e-6)
+    lifter = from_model(model)
+    one = lifter.windows(x[None])[0]
+    np.testing.assert_allclose(lifter(x), one, atol=1e-6)
+    np.testing.assert_allclose(lift_windows(lifter.windows, x, 81), one, atol=1e-6)
 
 
 def _acceleration(y: np.ndarray) -> np.ndarray:
@@ -93,12 +85,12 @@ def test_blended_windows_leave_no_seam(shipped, shared):
     # On the longest clip of held-out CMU subject 13 (13_10, 600 frames, not used in training),
     # seen by a fixed virtual camera, the joint acceleration at the frames where windows begin
     # or end is no larger than elsewhere (within 20 %).
-    from posecli.data import cmu_eval_sequences, load_cmu
+    from posecli.training.mocap import cmu_eval_sequences, load_cmu
     clip = max(load_cmu(subjects=("13",)), key=lambda c: len(c.world))
     x = cmu_eval_sequences([clip], 1, seed=0)[0].x
     t = shipped.cfg.frames
     stride = t // 2
-    y = lift_windows(lambda w: predict(shipped, w), x, t, stride)
+    y = from_model(shipped, stride=stride)(x)
     acc = _acceleration(y)
     joins = set()
     for s in window_starts(len(x), t, stride):

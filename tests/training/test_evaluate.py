@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from posecli.metrics import mpjpe, mpjve, p_mpjpe, procrustes_align
+from posecli.training.metrics import mpjpe, mpjve, p_mpjpe, procrustes_align
 
 
 def _rotation(rng) -> np.ndarray:
@@ -50,13 +50,13 @@ def test_p_mpjpe_does_not_use_reflections():
 
 
 def test_humaneva_loader_reproduces_the_camera_projection(shared):
-    from posecli.data import load_humaneva
+    from posecli.training.datasets import load_humaneva
     seqs = load_humaneva("Validate")
     assert {s.subject for s in seqs} == {"S1", "S2", "S3"} and {s.action for s in seqs} == {"Walking", "Jog"}
     by_cam: dict = {}
     for s in seqs:
         w = s.meta["world"]
-        from posecli.data import load_humaneva_cameras
+        from posecli.training.datasets import load_humaneva_cameras
         cam = [c for c in load_humaneva_cameras()["cameras"][s.subject] if c["id"] == s.camera][0]
         xc = (w - cam["t"]) @ cam["R"].T
         assert (xc[..., 2] > 1.5).all()                      # in front of the camera
@@ -76,7 +76,8 @@ def test_humaneva_loader_reproduces_the_camera_projection(shared):
 
 
 def test_humaneva_in_h36m_layout(shared):
-    from posecli.data import HE_TO_H36M, humaneva_as_h36m, load_humaneva
+    from posecli.skeleton import HUMANEVA15_TO_H36M17 as HE_TO_H36M
+    from posecli.training.datasets import humaneva_as_h36m, load_humaneva
     s = load_humaneva("Validate")[:1]
     h = humaneva_as_h36m(s)[0]
     assert h.x.shape[1:] == (17, 2) and h.y.shape[1:] == (17, 3)
@@ -91,7 +92,7 @@ def test_evaluate_command_on_humaneva(shared, tmp_path):
     import typer
 
     from posecli.cli_research import register
-    from posecli.data import HUMANEVA
+    from posecli.skeleton import HUMANEVA15 as HUMANEVA
     from posecli.lifter import LifterConfig, MixSTE, save_checkpoint
 
     torch.manual_seed(0)

@@ -1,0 +1,15 @@
+"""The 2D -> 3D lifter: the MixSTE model, checkpoint reading, window blending, and one runtime.
+
+- :mod:`posecli.lifter.model`: MixSTE (read it top to bottom), its configuration, checkpoints.
+- :mod:`posecli.lifter.windows`: overlapping windows blended at the seams.
+- :mod:`posecli.lifter.runtime`: :class:`Lifter`, a window function (torch or onnxruntime)
+  with flip test-time augmentation and the stride, applied once for every caller.
+- :mod:`posecli.lifter.onnx`: ONNX export and the onnxruntime window function.
+
+The lifter knows only arrays: nothing here reads video, runs detectors or imports training.
+"""
+from posecli.lifter.model import PAPER_CONFIG, LifterConfig, MixSTE, count_parameters, load_model, save_checkpoint
+from posecli.lifter.runtime import DEFAULT_WEIGHTS, Lifter, from_model, load_lifter, torch_forward
+
+__all__ = ["DEFAULT_WEIGHTS", "PAPER_CONFIG", "Lifter", "LifterConfig", "MixSTE", "count_parameters",
+           "from_model", "load_lifter", "load_model", "save_checkpoint", "torch_forward"]

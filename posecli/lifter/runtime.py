@@ -1,0 +1,101 @@
+"""The one way to run the lifter: a window function (torch or onnxruntime) plus flip test-time
+augmentation and window blending, applied once here for every caller (``posecli lift``,
+evaluation, training validation, benchmarks).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from posecli.errors import UsageError
+from posecli.lifter.windows import lift_windows
+from posecli.skeleton import Layout, layout_for, mirror
+
+# (B, T, J, 2) float32 normalised 2D -> (B, T, J, 3) root-relative metres; no flip inside.
+WindowFn = Callable[[np.ndarray], np.ndarray]
+
+DEFAULT_WEIGHTS = "lifter.pt"
+
+
+class Lifter:
+    """A loaded lifter: ``lifter(x2d)`` maps (N, J, 2) normalised 2D to (N, J, 3) metres.
+
+    Args:
+        forward: the plain window function (torch model or onnxruntime session).
+        frames: the model's window length T.
+        layout: the joint layout (its left/right swap is used by the flip).
+        flip: flip test-time augmentation: the mirrored windows (x -> -x, left <-> right) run in
+            the same batch, their output is mirrored back and averaged with the plain one.
+        stride: frames between window starts, 1..T (default T // 2: half-overlapping windows).
+        info: what the JSON records about the lifter.
+    """
+
+    def __init__(self, forward: WindowFn, frames: int, layout: Layout, flip: bool = True,
+                 stride: int | None = None, info: dict | None = None, batch: int = 32):
+        stride = max(1, frames // 2) if stride is None else int(stride)
+        if not 1 <= stride <= frames:
+            raise UsageError(f"--stride must be between 1 and the lifter's window of {frames} frames, got {stride}")
+        self.forward, self.frames, self.layout = forward, frames, layout
+        self.flip, self.stride, self.batch = flip, stride, batch
+        self.perm = layout.flip_permutation()
+        self.info = {**(info or {}), "window": frames, "stride": stride, "flip_test": flip}
+
+    def windows(self, x: np.ndarray) -> np.ndarray:
+        """Whole windows with flip TTA. (B, T, J, 2) -> (B, T, J, 3), T <= frames."""
+        out = []
+        for i in range(0, len(x), self.batch):
+            chunk = np.ascontiguousarray(x[i:i + self.batch], dtype=np.float32)
+            if not self.flip:
+                out.append(self.forward(chunk))
+                continue
+            both = self.forward(np.concatenate([chunk, mirror(chunk, self.perm)]))
+            out.append((both[:len(chunk)] + mirror(both[len(chunk):], self.perm)) / 2)
+        return np.concatenate(out)
+
+    def __call__(self, x2d: np.ndarray) -> np.ndarray:
+        """(N, J, 2) normalised 2D of any length -> (N, J, 3) over blended windows."""
+        return lift_windows(self.windows, x2d, self.frames, self.stride)
+
+
+def torch_forward(model, device: str | None = None) -> WindowFn:
+    """A window function running ``model`` (a MixSTE) without gradients, on its device."""
+    import torch
+
+    dev = next(model.parameters()).device if device is None else torch.device(device)
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(x).to(dev)).float().cpu().numpy()
+    return forward
+
+
+def from_model(model, flip: bool = True, stride: int | None = None, info: dict | None = None) -> Lifter:
+    """A :class:`Lifter` over a loaded torch model (evaluation, training validation)."""
+    model.eval()
+    return Lifter(torch_forward(model), model.cfg.frames, layout_for(model.cfg.joints), flip, stride, info)
+
+
+def load_lifter(weights: str | Path | None = None, *, backend: str = "torch", flip: bool = True,
+                stride: int | None = None, threads: int | None = None) -> Lifter:
+    """Load lifter weights (checksum verified) and wrap them in the runtime.
+
+    backend: "torch", or "onnx" (onnxruntime on an export cached beside the weights or in
+    ``~/.cache/posecli``; see ``posecli export-onnx``). threads: intra-op threads of
+    onnxruntime (torch's are set by the caller with ``torch.set_num_threads``).
+    """
+    from posecli.lifter.model import load_model
+
+    model, meta = load_model(weights or DEFAULT_WEIGHTS)
+    path = Path(meta["file"])
+    if backend == "torch":
+        forward = torch_forward(model)
+    elif backend == "onnx":
+        from posecli.lifter.onnx import cached_session
+        forward = cached_session(model, path, digest=meta["sha256"], threads=threads or 0)
+    else:
+        raise UsageError(f"unknown lifter backend {backend!r} (choose torch or onnx)")
+    info = {"weights": path.name, "sha256": meta["sha256"], "config": model.cfg.__dict__.copy(),
+            "backend": backend, "trained_on": meta.get("data", "")}
+    return Lifter(forward, model.cfg.frames, layout_for(model.cfg.joints), flip, stride, info)
