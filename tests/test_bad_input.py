@@ -196,3 +196,22 @@ def test_unreadable_input_is_one_line(tmp_path, tiny_weights, name):
     shutil.copy(REPO / "examples" / "walk_07_05.mp4" if name.endswith(".mp4") else EXAMPLE_KP, src)
     src.chmod(0)
     one_line_error(run("lift", src, "-o", tmp_path / "o", "--weights", tiny_weights), name)
+
+
+# ---- weights -----------------------------------------------------------------------------------
+
+def test_flipped_byte_in_unlisted_weights_is_refused(tmp_path, tiny_weights):
+    data = bytearray(tiny_weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF            # inside the tensor data, under a name no manifest lists
+    bad = tmp_path / "flip.pt"
+    bad.write_bytes(bytes(data))
+    one_line_error(run("lift", EXAMPLE_KP, "-o", tmp_path / "o", "--weights", bad), "flip.pt", "corrupt")
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+def test_random_file_as_weights_is_one_line_of_ours(tmp_path):
+    bad = tmp_path / "random.pt"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    r = run("lift", EXAMPLE_KP, "-o", tmp_path / "o", "--weights", bad)
+    one_line_error(r, "random.pt", "not a posecli lifter checkpoint")
+    assert "weights_only" not in r.output and "arbitrary code" not in r.output
