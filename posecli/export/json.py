@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -21,21 +22,25 @@ AXES_3D = ("metres; camera frame, x right, y down, z forward (away from the came
            "root-relative: the pelvis is at the origin in every frame")
 
 
-def to_dict(result: LiftResult) -> dict:
-    """The JSON document for a result. Missing frames carry null keypoints and joints."""
+def frame_records(result: LiftResult) -> Iterator[dict]:
+    """One JSON record per frame, produced lazily. Missing frames carry null keypoints and joints."""
     flags = result.flags
     times = result.frame_times()
-    frames = []
     for i in range(result.num_frames):
         missing = flags[i] == skeleton.MISSING
-        frames.append({
+        yield {
             "index": i,
             "time": round(float(times[i]), 6),  # the frame's presentation time
             "flag": str(flags[i]),
             "keypoints_2d": None if missing else np.round(result.keypoints[i], 2).tolist(),
             "confidence": np.round(result.conf[i], 3).tolist(),
             "joints_3d": None if missing else np.round(result.pose3d[i], 5).tolist(),
-        })
+        }
+
+
+def to_dict(result: LiftResult, frames: bool = True) -> dict:
+    """The JSON document for a result (``frames=False``: with an empty ``frames`` list, last)."""
+    flags = result.flags
     counts = {f: int((flags == f).sum()) for f in (skeleton.DETECTED, skeleton.INTERPOLATED, skeleton.MISSING)}
     inp = {"path": result.source, "kind": result.kind, "fps": round(result.fps, 6),
            "width": result.width, "height": result.height, "num_frames": result.num_frames}
@@ -51,16 +56,23 @@ def to_dict(result: LiftResult) -> dict:
         "units": {"keypoints_2d": "pixels", "joints_3d": "metres", "time": "seconds"},
         "axes": {"keypoints_2d": AXES_2D, "joints_3d": AXES_3D},
         "summary": counts,
-        "frames": frames,
+        "frames": list(frame_records(result)) if frames else [],
     }
 
 
 def write(result: LiftResult, path: str | Path) -> None:
-    """Write ``result`` as JSON, atomically."""
-    doc = to_dict(result)
-    with atomic_path(path) as tmp:
-        # strict JSON: a NaN or Infinity here is a bug upstream, never a token in the file
-        tmp.write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
+    """Write ``result`` as JSON, atomically, one frame record at a time (memory stays flat).
+
+    Strict JSON (``allow_nan=False``): a NaN or Infinity is a bug upstream, never a token here.
+    """
+    dump = lambda obj: json.dumps(obj, separators=(",", ":"), allow_nan=False)  # noqa: E731
+    head = dump(to_dict(result, frames=False))
+    assert head.endswith('"frames":[]}')
+    with atomic_path(path) as tmp, tmp.open("w") as f:
+        f.write(head[:-2])
+        for i, rec in enumerate(frame_records(result)):
+            f.write(("," if i else "") + dump(rec))
+        f.write("]}")
 
 
 def schema(name: str = "result") -> dict:
