@@ -163,7 +163,7 @@ def load_model(path: str | Path, expected_sha256: str | None = None) -> tuple[Mi
     path, data, digest = read_verified(path, expected_sha256)
     bad = _zip_damage(data)
     if bad:  # a file with no manifest entry is still checked: torch.load ignores the CRCs
-        raise WeightsError(f"{path}: corrupt checkpoint ({bad}); refusing to use it")
+        raise WeightsError(f"{path}: not a posecli lifter checkpoint (corrupt: {bad})")
     try:
         ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         model = MixSTE(LifterConfig.from_dict(ckpt["config"]))
