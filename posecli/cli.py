@@ -90,19 +90,23 @@ def _refuse_overwriting_inputs(targets: list[Path], inputs: list[Path]) -> None:
 
 
 def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
-              quiet: bool, rigid: bool, stem: str, inputs: list[Path],
-              fail_truncated: bool = False) -> list[Path]:
+              quiet: bool, rigid: bool, stem: str, inputs: list[Path], fail_truncated: bool = False,
+              options: dict | None = None, writer_options: dict | None = None) -> list[Path]:
     from posecli.export import output_path, write_all
     from posecli.pipeline import lift, truncation_message
 
     _refuse_overwriting_inputs([output_path(stem, out_dir, f) for f in formats], inputs)
     with _progress(quiet) as progress:
         result = lift(path, detector=detector, lifter=lifter, rigid=rigid, threads=threads, progress=progress,
-                      allow_truncated=not fail_truncated)
+                      allow_truncated=not fail_truncated, **(options or {}))
     if result.video and result.video.get("truncated"):
         err.print(f"[bold yellow]warning:[/] {truncation_message(str(path), result.video)}",
                   highlight=False, soft_wrap=True)
-    return write_all(result, out_dir, formats, stem=stem)
+    paths = write_all(result, out_dir, formats, stem=stem, options=writer_options)
+    if result.quality is not None:
+        from posecli.quality import one_line
+        out.print(one_line(result.quality), highlight=False, soft_wrap=True)
+    return paths
 
 
 def _one_line(path: Path, e: BaseException) -> str:
@@ -111,6 +115,15 @@ def _one_line(path: Path, e: BaseException) -> str:
     if not isinstance(e, PosecliError):
         msg = f"unexpected {type(e).__name__}: {msg} (a bug; POSECLI_DEBUG=1 shows the traceback)"
     return msg if str(path) in msg else f"{path}: {msg}"
+
+
+def _formats(formats: list[str]) -> list[str]:
+    from posecli.export import WRITERS
+    formats = [f.strip() for item in formats for f in item.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
+    return formats
 
 
 @app.command()
@@ -132,22 +145,27 @@ def lift(
     fail_truncated: bool = typer.Option(False, "--fail-truncated",
                                         help="Treat a video that ends before its container says "
                                              "(truncated file) as an error, not a warning."),
+    focal: Optional[float] = typer.Option(None, help="Camera focal length in pixels for the root "
+                                                     "trajectory (default: the longer image side)."),
+    root_motion: bool = typer.Option(True, "--root-motion/--no-root-motion",
+                                     help="Move the pelvis along the estimated path (or keep it in place)."),
+    plausible: bool = typer.Option(True, "--plausible-bones/--raw-bones",
+                                   help="Clamp shin/thigh and forearm/upper-arm ratios to anthropometric ranges."),
+    bvh_scale: float = typer.Option(1.0, help="BVH lengths: 1 = metres, 100 = centimetres."),
 ) -> None:
     """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
-    formats = [f.strip() for item in formats for f in item.split(",") if f.strip()]
+    options = {"focal": focal, "root_motion": root_motion, "plausible": plausible}
+    writer_options = {"bvh": {"scale": bvh_scale}}
     try:
         # options first, before any work (--stride is checked against the window when loaded)
         if threads < 1:
             raise CliError(f"--threads must be at least 1, got {threads}")
+        formats = _formats(formats)
         if not formats:
             raise CliError("--format is empty; choose at least one output format")
         import torch
         torch.set_num_threads(threads)
-        from posecli.export import WRITERS
         from posecli.lifter import load_lifter
-        unknown = [f for f in formats if f not in WRITERS]
-        if unknown:
-            raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
         inputs = _inputs(input)
         _check_writable(out_dir)
         lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=threads)
@@ -160,7 +178,7 @@ def lift(
             err.print(f"[bold]{path.name}[/]")
         try:
             for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid,
-                               stems[path], inputs, fail_truncated):
+                               stems[path], inputs, fail_truncated, options, writer_options):
                 out.print(f"wrote {p}", highlight=False)
                 written.append(p)
         except KeyboardInterrupt:
@@ -177,6 +195,37 @@ def lift(
             failed.append(path)
     if failed:
         _fail(f"{len(failed)} of {len(inputs)} inputs failed: {', '.join(p.name for p in failed)}")
+
+
+@app.command()
+def export(
+    result: Path = typer.Argument(..., help="A posecli result JSON (from `posecli lift`)."),
+    formats: List[str] = typer.Option(["bvh"], "--format", "-f",
+                                      help="Output format(s), repeatable or comma-separated."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: beside the JSON)."),
+    video: Optional[Path] = typer.Option(None, help="The source video's path, if it has moved (for mp4)."),
+    bvh_scale: float = typer.Option(1.0, help="BVH lengths: 1 = metres, 100 = centimetres."),
+) -> None:
+    """Convert an existing result JSON to other formats (bvh, mp4) without lifting again."""
+    from posecli.export import output_path, write_all
+    from posecli.export.result_reader import read_result
+    try:
+        formats = _formats(formats)
+        res = read_result(result)
+        dest = out_dir or result.parent
+        _check_writable(dest)
+        if "json" in formats and output_path(res, dest, "json").resolve() == result.resolve():
+            formats.remove("json")  # never overwrite the input with itself
+        opts = {"bvh": {"scale": bvh_scale}}
+        if video is not None:
+            res.source = str(video)  # the moved video: read from there, outputs named after it
+        if "mp4" in formats and video is None and res.kind == "video" and not Path(res.source).is_file():
+            raise CliError(f"{res.source}: the source video recorded in {result.name} is not there; "
+                           f"give its new path with --video")
+        for p in write_all(res, dest, formats, opts):
+            out.print(f"wrote {p}", highlight=False)
+    except PosecliError as e:
+        _fail(str(e))
 
 
 @app.command()

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from posecli import skeleton
+from posecli import quality, skeleton, trajectory
 from posecli.errors import NoPersonError, UsageError, VideoError
 from posecli.lifter import Lifter, load_lifter
 from posecli.result import LiftResult
@@ -26,7 +26,7 @@ MAX_GAP_SECONDS = 0.5  # gaps up to this long are interpolated; longer ones are 
 def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
          weights: "str | Path | None" = None, backend: str = "torch", flip: bool = True,
          stride: int | None = None, rigid: bool = True, threads: int = 2,
-         progress: Progress | None = None, allow_truncated: bool = True) -> LiftResult:
+         progress: Progress | None = None, allow_truncated: bool = True, **options) -> LiftResult:
     """Lift a video or a 2D keypoint file (``.json``) to 3D; the one entry point.
 
     Args:
@@ -41,6 +41,7 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
         progress: ``progress(stage, done, total)`` callback.
         allow_truncated: a video whose frames end before its container says is lifted (and
             ``result.video["truncated"]`` set); False makes it a :class:`VideoError`.
+        options: ``plausible``, ``root_motion``, ``focal`` (see :func:`lift_keypoints`).
     Returns:
         a :class:`LiftResult`: 2D keypoints (pixels), flags and root-relative 3D (metres).
     """
@@ -51,8 +52,9 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
         kp = read_keypoints(source)
         xy, conf = to_h36m(kp.xy, kp.conf, kp.layout)
         return lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid, lifter=lifter,
-                              source=str(source), progress=progress, rigid=rigid, times=kp.times)
-    return lift_video(source, detector, lifter, threads, progress, rigid, allow_truncated)
+                              source=str(source), progress=progress, rigid=rigid, times=kp.times,
+                              **options)
+    return lift_video(source, detector, lifter, threads, progress, rigid, allow_truncated, **options)
 
 
 def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
@@ -99,7 +101,8 @@ def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, 
 def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fps: float,
                    valid: np.ndarray | None = None, lifter: Lifter | None = None,
                    source: str = "", progress: Progress | None = None,
-                   rigid: bool = True, times: np.ndarray | None = None) -> LiftResult:
+                   rigid: bool = True, times: np.ndarray | None = None, plausible: bool = True,
+                   root_motion: bool = True, focal: float | None = None) -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
@@ -108,10 +111,14 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
             unseen (confidence 0, filled like any gap); a frame with none left is a gap.
         fps: the nominal rate, used for times when ``times`` is None.
         times: (N,) seconds, each frame's presentation time. A clip whose timing the lifter was
-            not trained on (variable rate, outside 20-60 fps) is lifted on a uniform 30 fps
+            not trained on (variable rate, outside 24-36 fps) is lifted on a uniform 30 fps
             resampling of the track and sampled back at these times (``posecli.timing``).
         rigid: give the skeleton one set of bone lengths for the whole clip (per-bone median
             over detected frames, left and right averaged), keeping bone directions.
+        plausible: with ``rigid``, clamp the shin/thigh and forearm/upper-arm ratios to
+            anthropometric ranges and put pelvis and thorax midway between hips and shoulders
+            (:mod:`posecli.trajectory`).
+        root_motion, focal: the world placement (:func:`posecli.trajectory.estimate`).
     """
     from posecli import timing
 
@@ -136,24 +143,40 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     lifter = lifter or load_lifter()
     if progress:
         progress("lift", 0, len(xy))
+    if hasattr(lifter, "flip_disagreement"):
+        lifter.flip_disagreement()  # reset: measure this clip only
     x2d = skeleton.normalize_to_frame(xy, width, height)
     if plan["resampled"]:  # lift at the rate the lifter knows, then back to the video's frames
         grid = timing.uniform_grid(times, plan["lifted_fps"])
         pose3d = timing.resample(grid, lifter(timing.resample(times, x2d, grid)), times)
     else:
         pose3d = lifter(x2d)
+    flip_dis = lifter.flip_disagreement() if hasattr(lifter, "flip_disagreement") else None
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
     if not np.isfinite(pose3d).all():  # never write a NaN pose as if it were measured
         raise FloatingPointError("the lifter produced non-finite 3D joints")
+    raw = pose3d
     if rigid:
         lengths = skeleton.symmetric_bone_lengths(pose3d, flags == skeleton.DETECTED)
+        bones = {"raw_m": np.round(lengths, 4).tolist()}
+        if plausible:
+            lengths, bones["ratios"] = trajectory.plausible_bone_lengths(lengths)
+            pose3d = trajectory.symmetric_hips(pose3d)
         pose3d = skeleton.fix_bone_lengths(pose3d, lengths)
+        bones["fixed_m"] = np.round(lengths, 4).tolist()
+    # the world placement assumes uniform frames: it gets the clip's (median) rate
+    traj = trajectory.estimate(pose3d, xy, conf, flags, width, height, rate, focal=focal,
+                               root_motion=root_motion)
     if progress:
         progress("lift", len(xy), len(xy))
-    return LiftResult(source=str(source), kind="keypoints", fps=float(rate), width=int(width),
+    result = LiftResult(source=str(source), kind="keypoints", fps=float(rate), width=int(width),
                       height=int(height), keypoints=xy, conf=conf, flags=flags,
-                      pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid},
+                      pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid,
+                                             "plausible_bones": bool(rigid and plausible)},
+                      trajectory=traj, bones=bones if rigid else None,
                       times=times, timing=plan)
+    result.quality = quality.report(result, raw, flip_dis)
+    return result
 
 
 def sanitize_keypoints(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, width: int,
@@ -181,12 +204,13 @@ def sanitize_keypoints(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, widt
 
 def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
                threads: int = 2, progress: Progress | None = None, rigid: bool = True,
-               allow_truncated: bool = True) -> LiftResult:
+               allow_truncated: bool = True, **options) -> LiftResult:
     """Detect a person in every frame of a video and lift the track to 3D.
 
     Times are the frames' presentation timestamps; ``result.video`` says how the video was read
     (``truncated`` when its frames end well before the container's duration; with
-    ``allow_truncated=False`` that is an error instead).
+    ``allow_truncated=False`` that is an error instead). ``options``: plausible, root_motion,
+    focal, passed to :func:`lift_keypoints`.
     """
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
     info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress)
@@ -198,7 +222,7 @@ def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifte
     xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
                             lifter=lifter, source=str(path), progress=progress, rigid=rigid,
-                            times=report.times)
+                            times=report.times, **options)
     result.kind = "video"
     result.video = info.as_dict()
     result.detector = det_info

@@ -21,6 +21,10 @@ class LiftResult:
     times:     (N,) seconds, each frame's presentation time (None: index / fps).
     timing:    how the lifter treated the frame rate (see ``posecli.timing.lift_plan``).
     video:     how the video was read: SAR, rotation, frames expected/decoded (None for keypoints).
+    trajectory: the estimated placement in the world (:class:`posecli.trajectory.Trajectory`:
+        world joints, foot contacts, floor), None when not estimated.
+    bones: the clip's bone lengths before / after the plausibility step (None without --rigid).
+    quality: the per-clip quality report (:mod:`posecli.quality`).
     """
     source: str
     kind: str  # "video" or "keypoints"
@@ -39,6 +43,9 @@ class LiftResult:
     timing: dict | None = None
     video: dict | None = None
     version: str = field(default=__version__)
+    trajectory: "Trajectory | None" = None  # noqa: F821 (posecli.trajectory)
+    bones: dict | None = None
+    quality: dict | None = None  # posecli.quality.report
 
     def frame_times(self) -> np.ndarray:
         """(N,) seconds: the stored times, else index / fps."""

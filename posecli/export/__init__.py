@@ -14,9 +14,21 @@ def _json_writer(result: LiftResult, path: Path) -> None:
     write(result, path)
 
 
-# name -> (file suffix, writer(result, path))
-WRITERS: dict[str, tuple[str, Callable[[LiftResult, Path], None]]] = {
+def _bvh_writer(result: LiftResult, path: Path, **options) -> None:
+    from posecli.export.bvh import write
+    write(result, path, **options)
+
+
+def _mp4_writer(result: LiftResult, path: Path, **options) -> None:
+    from posecli.export.mp4 import write
+    write(result, path, **options)
+
+
+# name -> (file suffix, writer(result, path, **options))
+WRITERS: dict[str, tuple[str, Callable[..., None]]] = {
     "json": (".json", _json_writer),
+    "bvh": (".bvh", _bvh_writer),
+    "mp4": (".mp4", _mp4_writer),
 }
 
 
@@ -27,9 +39,10 @@ def output_path(result: LiftResult | str, out_dir: Path, fmt: str) -> Path:
 
 
 def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
-              stem: str | None = None) -> list[Path]:
+              options: dict[str, dict] | None = None, stem: str | None = None) -> list[Path]:
     """Write ``result`` in every named format into ``out_dir``; returns the paths written.
 
+    options: per format, keyword arguments for its writer (e.g. ``{"bvh": {"scale": 100}}``).
     stem: the output file name before the suffix (default: the input's stem).
     """
     unknown = [f for f in formats if f not in WRITERS]
@@ -41,7 +54,7 @@ def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
         if Path(result.source).exists() and path.resolve() == Path(result.source).resolve():
             raise OutputError(f"{path}: writing it would overwrite the input; choose another --out folder")
         try:
-            WRITERS[fmt][1](result, path)
+            WRITERS[fmt][1](result, path, **(options or {}).get(fmt, {}))
         except OSError as e:  # full disk, folder removed mid-run ...: the writer left nothing behind
             raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
         paths.append(path)

@@ -26,9 +26,10 @@ def frame_records(result: LiftResult) -> Iterator[dict]:
     """One JSON record per frame, produced lazily. Missing frames carry null keypoints and joints."""
     flags = result.flags
     times = result.frame_times()
+    traj = result.trajectory
     for i in range(result.num_frames):
         missing = flags[i] == skeleton.MISSING
-        yield {
+        frame = {
             "index": i,
             "time": round(float(times[i]), 6),  # the frame's presentation time
             "flag": str(flags[i]),
@@ -36,11 +37,16 @@ def frame_records(result: LiftResult) -> Iterator[dict]:
             "confidence": np.round(result.conf[i], 3).tolist(),
             "joints_3d": None if missing else np.round(result.pose3d[i], 5).tolist(),
         }
+        if traj is not None:  # world placement (estimated): see the top-level "world" block
+            frame["pelvis_world"] = None if missing else np.round(traj.world[i, 0], 5).tolist()
+            frame["foot_contact"] = None if missing else [bool(c) for c in traj.contacts[i]]
+        yield frame
 
 
 def to_dict(result: LiftResult, frames: bool = True) -> dict:
     """The JSON document for a result (``frames=False``: with an empty ``frames`` list, last)."""
     flags = result.flags
+    traj = result.trajectory
     counts = {f: int((flags == f).sum()) for f in (skeleton.DETECTED, skeleton.INTERPOLATED, skeleton.MISSING)}
     inp = {"path": result.source, "kind": result.kind, "fps": round(result.fps, 6),
            "width": result.width, "height": result.height, "num_frames": result.num_frames}
@@ -53,8 +59,12 @@ def to_dict(result: LiftResult, frames: bool = True) -> dict:
         "lifter": result.lifter,
         "skeleton": {"layout": "h36m17", "joints": list(skeleton.JOINTS),
                      "parents": list(skeleton.PARENTS)},
-        "units": {"keypoints_2d": "pixels", "joints_3d": "metres", "time": "seconds"},
+        "units": {"keypoints_2d": "pixels", "joints_3d": "metres", "time": "seconds",
+                  "pelvis_world": "metres"},
         "axes": {"keypoints_2d": AXES_2D, "joints_3d": AXES_3D},
+        "world": traj.info() if traj is not None else None,
+        "bones": result.bones,
+        "quality": result.quality,
         "summary": counts,
         "frames": list(frame_records(result)) if frames else [],
     }

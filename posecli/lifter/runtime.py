@@ -41,6 +41,14 @@ class Lifter:
         self.flip, self.stride, self.batch = flip, stride, batch
         self.perm = layout.flip_permutation()
         self.info = {**(info or {}), "window": frames, "stride": stride, "flip_test": flip}
+        self.flip_stats = [0.0, 0]  # sum and count of |plain - mirrored back| (m), per joint
+
+    def flip_disagreement(self) -> float | None:
+        """Mean distance (m) between the plain and the mirrored-back prediction over every joint
+        of every window lifted since the last call (None without flip); resets the count."""
+        total, count = self.flip_stats
+        self.flip_stats = [0.0, 0]
+        return total / count if count else None
 
     def windows(self, x: np.ndarray) -> np.ndarray:
         """Whole windows with flip TTA. (B, T, J, 2) -> (B, T, J, 3), T <= frames."""
@@ -51,7 +59,10 @@ class Lifter:
                 out.append(self.forward(chunk))
                 continue
             both = self.forward(np.concatenate([chunk, mirror(chunk, self.perm)]))
-            out.append((both[:len(chunk)] + mirror(both[len(chunk):], self.perm)) / 2)
+            plain, back = both[:len(chunk)], mirror(both[len(chunk):], self.perm)
+            d = np.linalg.norm(plain - back, axis=-1)
+            self.flip_stats = [self.flip_stats[0] + float(d.sum()), self.flip_stats[1] + d.size]
+            out.append((plain + back) / 2)
         return np.concatenate(out)
 
     def __call__(self, x2d: np.ndarray) -> np.ndarray:

@@ -1,0 +1,251 @@
+"""MP4: the source video with the 2D skeleton drawn on it, beside a 3D view of the skeleton on
+the floor with its path. H.264, yuv420p (plays in browsers), same frame count and rate as the
+input. Frames are decoded, drawn (OpenCV) and piped to ffmpeg one at a time: memory does not
+grow with the clip.
+
+Left panel: the frame (scaled to at most :data:`MAX_HEIGHT` px high). Bones: the person's
+left side blue, right side orange, the trunk and head white; joints below
+:data:`LOW_CONFIDENCE` are hollow circles; interpolated frames are drawn thin and grey-tinted;
+missing frames show "no person".
+
+Right panel (square, as high as the left): the world skeleton (Y up, floor at 0; see
+:mod:`posecli.trajectory`) seen from a fixed viewpoint: orthographic, azimuth
+:data:`VIEW_AZIMUTH_DEG` from the camera's side (+Z) towards +X, elevation
+:data:`VIEW_ELEVATION_DEG` above the floor, framed once for the whole clip. A 0.5 m floor grid;
+the pelvis path on the floor (dim: all of it, bright: up to this frame); feet in contact are
+marked with a filled disc on the floor.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from posecli import skeleton
+from posecli.errors import PosecliError
+from posecli.export import atomic_path
+from posecli.result import LiftResult
+
+MAX_HEIGHT = 720
+VIEW_AZIMUTH_DEG = 30.0
+VIEW_ELEVATION_DEG = 20.0
+LOW_CONFIDENCE = 0.5
+GRID_STEP = 0.5  # metres
+
+# RGB colours
+LEFT_RGB = (60, 140, 255)
+RIGHT_RGB = (255, 140, 30)
+CENTRE_RGB = (235, 235, 235)
+BG_RGB = (28, 30, 36)
+GRID_RGB = (70, 75, 85)
+PATH_RGB = (120, 220, 120)
+CONTACT_RGB = (240, 220, 60)
+
+
+class Mp4Error(PosecliError):
+    """The MP4 cannot be made (no source video, no encoder)."""
+
+
+def bone_colour(j: int) -> tuple[int, int, int]:
+    """RGB colour of the bone ending at H36M joint ``j``."""
+    if j in skeleton.LEFT:
+        return LEFT_RGB
+    if j in skeleton.RIGHT:
+        return RIGHT_RGB
+    return CENTRE_RGB
+
+
+def ffmpeg_exe() -> str:
+    """A system ffmpeg if there is one, else the one bundled with imageio-ffmpeg (has libx264)."""
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    try:
+        import imageio_ffmpeg
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as e:  # pragma: no cover
+        raise Mp4Error(f"no ffmpeg found ({e})") from None
+
+
+def view_matrix(azimuth_deg: float = VIEW_AZIMUTH_DEG,
+                elevation_deg: float = VIEW_ELEVATION_DEG) -> np.ndarray:
+    """(2, 3) orthographic projection of world metres (Y up) to view (right, up) metres."""
+    a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
+    right = np.array([np.cos(a), 0.0, -np.sin(a)])
+    forward = np.array([-np.sin(a) * np.cos(e), -np.sin(e), -np.cos(a) * np.cos(e)])  # into the screen
+    up = np.cross(right, forward)
+    return np.stack([right, up])
+
+
+class View3D:
+    """Maps world points to pixels of a ``size`` x ``size`` panel, framed for the whole clip."""
+
+    def __init__(self, world: np.ndarray, size: int, margin: float = 0.08):
+        """world: (N, 17, 3) metres. The frame fits every joint of every frame and the floor
+        under them."""
+        self.m = view_matrix()
+        pts = world.reshape(-1, 3)
+        floor = pts * np.array([1.0, 0.0, 1.0])
+        v = np.concatenate([pts, floor]) @ self.m.T
+        lo, hi = v.min(0), v.max(0)
+        span = max(float((hi - lo).max()), 1.0)
+        self.scale = size * (1 - 2 * margin) / span
+        self.centre = (lo + hi) / 2
+        self.size = size
+        self.lo_world = floor.min(0) - GRID_STEP
+        self.hi_world = floor.max(0) + GRID_STEP
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        """(..., 3) world -> (..., 2) int32 pixels."""
+        v = (p @ self.m.T - self.centre) * self.scale
+        px = np.stack([self.size / 2 + v[..., 0], self.size / 2 - v[..., 1]], -1)
+        return np.round(px).astype(np.int32)
+
+    def background(self) -> np.ndarray:
+        """(size, size, 3) uint8 RGB panel with the floor grid."""
+        import cv2
+        img = np.full((self.size, self.size, 3), BG_RGB, np.uint8)
+        x0, z0 = np.floor(self.lo_world[[0, 2]] / GRID_STEP) * GRID_STEP
+        x1, z1 = np.ceil(self.hi_world[[0, 2]] / GRID_STEP) * GRID_STEP
+        for x in np.arange(x0, x1 + 1e-9, GRID_STEP):
+            a, b = self(np.array([[x, 0, z0], [x, 0, z1]]))
+            cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), GRID_RGB, 1, cv2.LINE_AA)
+        for z in np.arange(z0, z1 + 1e-9, GRID_STEP):
+            a, b = self(np.array([[x0, 0, z], [x1, 0, z]]))
+            cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), GRID_RGB, 1, cv2.LINE_AA)
+        return img
+
+
+def draw_2d(img: np.ndarray, kp: np.ndarray, conf: np.ndarray, flag: str, scale: float) -> None:
+    """Draw the H36M skeleton (kp (17, 2) px of the source frame, conf (17,)) on ``img`` in place."""
+    import cv2
+    if flag == skeleton.MISSING:
+        cv2.putText(img, "no person", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 80, 80), 2, cv2.LINE_AA)
+        return
+    interp = flag == skeleton.INTERPOLATED
+    pts = np.round(np.asarray(kp) * scale).astype(np.int32)
+    thick = 1 if interp else max(2, int(round(3 * scale)))
+    for j in range(1, skeleton.NUM_JOINTS):
+        c = bone_colour(j)
+        if interp:
+            c = tuple(int(v * 0.5 + 64) for v in c)
+        cv2.line(img, tuple(map(int, pts[skeleton.PARENTS[j]])), tuple(map(int, pts[j])), c, thick, cv2.LINE_AA)
+    r = max(3, int(round(4 * scale)))
+    for j in range(skeleton.NUM_JOINTS):
+        low = interp or conf[j] < LOW_CONFIDENCE
+        cv2.circle(img, tuple(map(int, pts[j])), r, (255, 255, 255), 1 if low else -1, cv2.LINE_AA)
+
+
+def draw_3d(img: np.ndarray, px: np.ndarray, path_px: np.ndarray, i: int,
+            contact_px: np.ndarray | None, contacts: np.ndarray | None) -> None:
+    """Draw frame ``i``'s skeleton (px (17, 2)), the pelvis path (path_px (N, 2)) and contact
+    discs (contact_px (2, 2) floor points under the ankles, contacts (2,) bool) on ``img``."""
+    import cv2
+    if i > 0:
+        cv2.polylines(img, [path_px[:i + 1].reshape(-1, 1, 2)], False, PATH_RGB, 2, cv2.LINE_AA)
+    if contacts is not None:
+        for k in range(2):
+            if contacts[k]:
+                cv2.circle(img, tuple(map(int, contact_px[k])), 6, CONTACT_RGB, -1, cv2.LINE_AA)
+    for j in range(1, skeleton.NUM_JOINTS):
+        cv2.line(img, tuple(map(int, px[skeleton.PARENTS[j]])), tuple(map(int, px[j])), bone_colour(j), 3,
+                 cv2.LINE_AA)
+    for j in range(skeleton.NUM_JOINTS):
+        cv2.circle(img, tuple(map(int, px[j])), 3, (255, 255, 255), -1, cv2.LINE_AA)
+
+
+def _frames(video: Path | None, n: int, w: int, h: int):
+    """Yield exactly ``n`` RGB frames (h, w, 3): decoded from ``video`` (the last one repeated
+    if it ends early), or a plain background without a video."""
+    if video is None:
+        blank = np.full((h, w, 3), 90, np.uint8)
+        for _ in range(n):
+            yield blank.copy()
+        return
+    from posecli.video import iter_frames
+    last = None
+    count = 0
+    for frame in iter_frames(video):
+        if count == n:
+            break
+        last = frame
+        count += 1
+        yield np.array(frame)  # writable copy
+    while count < n:
+        count += 1
+        yield np.array(last) if last is not None else np.zeros((h, w, 3), np.uint8)
+
+
+def encoder_command(path: Path, width: int, height: int, fps: float) -> list[str]:
+    """ffmpeg reading raw RGB frames on stdin and writing H.264 yuv420p MP4 at ``fps``."""
+    rate = Fraction(fps).limit_denominator(1001)
+    return [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", str(rate),
+            "-i", "-", "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23",
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", str(path)]
+
+
+def write(result: LiftResult, path: str | Path, video: str | Path | None = None,
+          max_height: int = MAX_HEIGHT) -> None:
+    """Render ``result`` as a side-by-side MP4, atomically.
+
+    video: the source video (default: ``result.source`` for video input; keypoint input and
+    ``video=""`` draw on a plain background). Raises :class:`Mp4Error` if the video is gone.
+    """
+    import cv2
+
+    src = None
+    if video:
+        src = Path(video)
+    elif video is None and result.kind == "video":
+        src = Path(result.source)
+    if src is not None and not src.is_file():
+        raise Mp4Error(f"{src}: source video not found (give its new path with --video)")
+    n, w, h = result.num_frames, result.width, result.height
+    out_h = min(h, max_height) // 2 * 2
+    scale = out_h / h
+    left_w = int(round(w * scale)) // 2 * 2
+    size = out_h
+    width = left_w + size
+
+    from posecli.export.bvh import world_joints
+    world = world_joints(result)
+    view = View3D(world, size)
+    base = view.background()
+    px3 = view(world)
+    pelvis_floor = world[:, 0] * np.array([1.0, 0.0, 1.0])
+    path_px = view(pelvis_floor)
+    contacts = result.trajectory.contacts if result.trajectory is not None else None
+    feet_floor_px = view(world[:, [3, 6]] * np.array([1.0, 0.0, 1.0]))
+    dim = path_px.reshape(-1, 1, 2)
+    cv2.polylines(base, [dim], False, tuple(v // 3 for v in PATH_RGB), 1, cv2.LINE_AA)
+
+    with atomic_path(path) as tmp:
+        proc = subprocess.Popen(encoder_command(tmp, width, out_h, result.fps),
+                                stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            canvas = np.zeros((out_h, width, 3), np.uint8)
+            for i, frame in enumerate(_frames(src, n, w, h)):
+                if frame.shape[:2] != (out_h, left_w):
+                    frame = cv2.resize(frame, (left_w, out_h), interpolation=cv2.INTER_AREA)
+                draw_2d(frame, result.keypoints[i], result.conf[i], str(result.flags[i]), scale)
+                panel = base.copy()
+                draw_3d(panel, px3[i], path_px, i, feet_floor_px[i],
+                        contacts[i] if contacts is not None else None)
+                canvas[:, :left_w] = frame
+                canvas[:, left_w:] = panel
+                proc.stdin.write(canvas.tobytes())
+            proc.stdin.close()
+            rc = proc.wait()
+        except BrokenPipeError:
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:  # an error while drawing: stop the encoder
+                proc.kill()
+                proc.wait()
+        if rc != 0:
+            msg = proc.stderr.read().decode(errors="replace").strip().splitlines()
+            raise Mp4Error(f"ffmpeg failed: {msg[-1] if msg else rc}")
