@@ -52,6 +52,23 @@ def _progress(quiet: bool) -> Iterator:
         yield update
 
 
+def flat_memory() -> None:
+    """Keep peak memory flat over long clips (glibc only; a no-op elsewhere).
+
+    glibc raises its mmap threshold after each large free, so the lifter's repeated ~30 MB
+    activations end up on a fragmenting heap: peak RSS grew 446 -> 488 MB from 2,000 to 10,000
+    frames. A fixed 4 MiB threshold returns large blocks to the system: 320 -> 330 MB, at the
+    same lifting speed (128 KiB was as flat but doubled the lifting time).
+    """
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD: 4 MiB (128 KiB cost 2x lifting time)
+    except (OSError, AttributeError):
+        pass
+
+
 def _check_writable(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -156,6 +173,7 @@ def lift(
     """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
     options = {"focal": focal, "root_motion": root_motion, "plausible": plausible}
     writer_options = {"bvh": {"scale": bvh_scale}}
+    flat_memory()
     try:
         # options first, before any work (--stride is checked against the window when loaded)
         if threads < 1:
