@@ -274,8 +274,3 @@ def _read_exactly(stream, size: int) -> bytes:
         chunks.append(b)
         got += len(b)
     return b"".join(chunks)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__

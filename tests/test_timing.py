@@ -82,7 +82,6 @@ def test_same_motion_at_15_30_60_fps_and_vfr_gives_the_same_3d(shipped):
     ref_times = np.arange(0, end + 1e-9, 1 / 15)
     ref = _lift_at(np.arange(129) / 30, shipped)
     assert not ref.timing["resampled"]
-    at = lambda r: timing.resample(r.times, r.pose3d, ref_times)  # noqa: E731
     vfr = np.concatenate([np.arange(40) / 30, 40 / 30 + np.arange(28) / 10])   # 30 then 10 fps
     for times, tol in ((np.arange(0, end + 1e-9, 1 / 15), 2.0), (np.arange(0, end + 1e-9, 1 / 60), 2.0),
                        (vfr, 5.0)):
