@@ -37,6 +37,18 @@ DEFAULT_DIR = Path("/work/cache/rendered")
 
 # BlazePose landmark -> H36M joint, for the 12 limb joints both layouts measure directly.
 LIMBS = {11: 11, 13: 12, 15: 13, 12: 14, 14: 15, 16: 16, 23: 4, 25: 5, 27: 6, 24: 1, 26: 2, 28: 3}
+# H36M joints that MediaPipe's world landmarks measure or build as we do (pelvis, hips, knees,
+# ankles, thorax, shoulders, elbows, wrists): the comparison with benchmarks/mediapipe_accuracy.py
+SHARED14 = [0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16]
+
+
+def score14(pred: np.ndarray, gt: np.ndarray) -> dict:
+    """pred, gt (N, 17, 3) metres -> P1, P2, MPJVE (mm) on the 14 shared joints, pelvis-aligned."""
+    from posecli.training.metrics import mpjpe, mpjve, p_mpjpe
+
+    p = pred[:, SHARED14] - pred[:, :1]
+    g = gt[:, SHARED14] - gt[:, :1]
+    return {"p1_14": mpjpe(p, g) * 1e3, "p2_14": p_mpjpe(p, g) * 1e3, "mpjve_14": mpjve(p, g) * 1e3}
 
 
 def find_clips(paths: list[str]) -> list[Path]:
@@ -95,6 +107,7 @@ def evaluate_clip(video: Path, lifter, detector: str) -> dict:
         "per_joint_p1": (np.linalg.norm(pred - gt, axis=-1).mean(0) * mm).tolist(),
         "per_joint_gt2d_p1": (np.linalg.norm(g - gt, axis=-1).mean(0) * mm).tolist(),
         "per_joint_2d17_px": err17[found].mean(0).tolist() if found.any() else [],
+        **score14(pred, gt),
         "seconds": seconds,
     }
 
@@ -102,9 +115,10 @@ def evaluate_clip(video: Path, lifter, detector: str) -> dict:
 COLS = [("clip", "{:<22}", 22), ("frames", "{:>6}", 6), ("detected", "{:>5.0%}", 5),
         ("person_px", "{:>6.0f}", 6), ("err2d_limbs_px", "{:>6.1f}", 6), ("err2d_17_px", "{:>6.1f}", 6),
         ("p1", "{:>6.1f}", 6), ("p2", "{:>6.1f}", 6), ("mpjve", "{:>6.1f}", 6),
-        ("gt2d_p1", "{:>6.1f}", 6), ("gt2d_p2", "{:>6.1f}", 6), ("gt2d_mpjve", "{:>6.1f}", 6)]
+        ("gt2d_p1", "{:>6.1f}", 6), ("gt2d_p2", "{:>6.1f}", 6), ("gt2d_mpjve", "{:>6.1f}", 6),
+        ("p1_14", "{:>6.1f}", 6), ("p2_14", "{:>6.1f}", 6), ("mpjve_14", "{:>6.1f}", 6)]
 HEAD = ("clip", "frames", "det%", "height", "2D px", "2D17", "P1", "P2", "MPJVE", "gtP1", "gtP2",
-        "gtVE")
+        "gtVE", "P1/14", "P2/14", "VE/14")
 
 
 def table(rows: list[dict]) -> str:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from posecli.errors import OutputError, PosecliError
+from posecli.errors import NoPersonError, OutputError, PosecliError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn an ordinary video of a person into 3D human motion.")
@@ -98,6 +98,16 @@ def _output_stems(inputs: list[Path]) -> dict[Path, str]:
     return {p: p.name if stems.count(p.stem) > 1 else p.stem for p in inputs}
 
 
+def _person(value: str) -> str | int:
+    """--person: "auto", "all" or a track id (a positive integer)."""
+    v = value.strip().lower()
+    if v in ("auto", "all"):
+        return v
+    if v.isdigit() and int(v) > 0:
+        return int(v)
+    raise CliError(f"--person {value!r}: use auto, all or a track id (see `posecli tracks`)")
+
+
 def _refuse_overwriting_inputs(targets: list[Path], inputs: list[Path]) -> None:
     """Never write over an input file (e.g. lifting a result into its own folder)."""
     sources = {p.resolve() for p in inputs}
@@ -108,21 +118,32 @@ def _refuse_overwriting_inputs(targets: list[Path], inputs: list[Path]) -> None:
 
 def _lift_one(path: Path, out_dir: Path, formats: list[str], detector: str, lifter, threads: int,
               quiet: bool, rigid: bool, stem: str, inputs: list[Path], fail_truncated: bool = False,
-              options: dict | None = None, writer_options: dict | None = None) -> list[Path]:
+              options: dict | None = None, writer_options: dict | None = None,
+              person: str | int = "auto", max_people: int = 5) -> list[Path]:
     from posecli.export import output_path, write_all
     from posecli.pipeline import lift, truncation_message
 
     _refuse_overwriting_inputs([output_path(stem, out_dir, f) for f in formats], inputs)
     with _progress(quiet) as progress:
-        result = lift(path, detector=detector, lifter=lifter, rigid=rigid, threads=threads, progress=progress,
-                      allow_truncated=not fail_truncated, **(options or {}))
-    if result.video and result.video.get("truncated"):
-        err.print(f"[bold yellow]warning:[/] {truncation_message(str(path), result.video)}",
+        if person == "all" and path.suffix.lower() != ".json":  # one file per person: <stem>.person<id><ext>
+            from posecli.pipeline import lift_video_all
+            results = lift_video_all(path, detector, lifter, threads, progress, rigid, max_people,
+                                     allow_truncated=not fail_truncated, **(options or {}))
+        else:
+            results = [lift(path, detector=detector, lifter=lifter, rigid=rigid, threads=threads, progress=progress,
+                            person="auto" if person == "all" else person, max_people=max_people,
+                            allow_truncated=not fail_truncated, **(options or {}))]
+    if results and results[0].video and results[0].video.get("truncated"):
+        err.print(f"[bold yellow]warning:[/] {truncation_message(str(path), results[0].video)}",
                   highlight=False, soft_wrap=True)
-    paths = write_all(result, out_dir, formats, stem=stem, options=writer_options)
-    if result.quality is not None:
-        from posecli.quality import one_line
-        out.print(one_line(result.quality), highlight=False, soft_wrap=True)
+    paths = []
+    for result in results:
+        who = (result.detector or {}).get("person") if person == "all" else None
+        suffix = f".person{who['track_id']}" if who else ""
+        paths += write_all(result, out_dir, formats, writer_options, suffix=suffix, stem=stem)
+        if result.quality is not None:
+            from posecli.quality import one_line
+            out.print(one_line(result.quality), highlight=False, soft_wrap=True)
     return paths
 
 
@@ -169,6 +190,10 @@ def lift(
     plausible: bool = typer.Option(True, "--plausible-bones/--raw-bones",
                                    help="Clamp shin/thigh and forearm/upper-arm ratios to anthropometric ranges."),
     bvh_scale: float = typer.Option(1.0, help="BVH lengths: 1 = metres, 100 = centimetres."),
+    person: str = typer.Option("auto", help="Who to lift: auto (the person seen most, then "
+                               "largest and most central), all (one file per person, "
+                               "<name>.person<id>.json), or a track id."),
+    max_people: int = typer.Option(5, min=1, help="People followed at once (cost grows with it)."),
 ) -> None:
     """Lift a video (or a 2D keypoint file) to 3D poses; write one file per format into --out."""
     options = {"focal": focal, "root_motion": root_motion, "plausible": plausible}
@@ -184,6 +209,7 @@ def lift(
         import torch
         torch.set_num_threads(threads)
         from posecli.lifter import load_lifter
+        who = _person(person)
         inputs = _inputs(input)
         _check_writable(out_dir)
         lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=threads)
@@ -196,7 +222,8 @@ def lift(
             err.print(f"[bold]{path.name}[/]")
         try:
             for p in _lift_one(path, out_dir, formats, detector, lifter, threads, quiet, rigid,
-                               stems[path], inputs, fail_truncated, options, writer_options):
+                               stems[path], inputs, fail_truncated, options, writer_options, who,
+                               max_people):
                 out.print(f"wrote {p}", highlight=False)
                 written.append(p)
         except KeyboardInterrupt:
@@ -244,6 +271,52 @@ def export(
             out.print(f"wrote {p}", highlight=False)
     except PosecliError as e:
         _fail(str(e))
+
+
+@app.command()
+def tracks(
+    video: Path = typer.Argument(..., help="A video."),
+    out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the thumbnails."),
+    detector: str = typer.Option("blazepose-full", help="2D detector (see `posecli info`)."),
+    max_people: int = typer.Option(5, min=1, help="People followed at once."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """List the people tracked in a video (for `lift --person N`), one thumbnail image each."""
+    try:
+        import cv2
+
+        from posecli import pipeline
+        from posecli.detect2d.tracks import best_frame, choose_person, thumbnail
+        from posecli.video import iter_frames
+        _check_writable(out_dir)
+        with _progress(quiet) as progress:
+            info, _, found, _ = pipeline.track_video(video, detector, threads, progress, max_people)
+        if not found:
+            raise NoPersonError(f"{video}: no person was found")
+        auto = choose_person(found, info.width, info.height).id
+        want = {best_frame(t): [] for t in found}
+        for t in found:
+            want[best_frame(t)].append(t)
+        thumbs = {}
+        for i, frame in enumerate(iter_frames(video, info)):
+            for t in want.get(i, []):
+                p = out_dir / f"{video.stem}.track{t.id}.jpg"
+                img = thumbnail(frame, t.xy[i], t.conf[i])
+                if not cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+                    raise CliError(f"{p}: could not write the thumbnail")
+                thumbs[t.id] = p
+    except PosecliError as e:
+        _fail(str(e))
+    table = Table(title=f"{video.name}: {len(found)} people ({info.num_frames} frames)")
+    for col in ("id", "first", "last", "frames", "height px", "thumbnail"):
+        table.add_column(col)
+    for t in found:
+        s = t.summary(info.width, info.height)
+        mark = " (auto)" if t.id == auto else ""
+        table.add_row(f"{t.id}{mark}", str(s["first_frame"]), str(s["last_frame"]), str(s["frames"]),
+                      str(s["height_px"]), str(thumbs.get(t.id, "")))
+    out.print(table)
 
 
 @app.command()

@@ -21,12 +21,14 @@ Progress = Callable[[str, int, "int | None"], None]
 
 DEFAULT_DETECTOR = "blazepose-full"
 MAX_GAP_SECONDS = 0.5  # gaps up to this long are interpolated; longer ones are flagged missing
+MAX_PEOPLE = 5         # people followed at once (the landmark model runs once per person)
 
 
 def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
          weights: "str | Path | None" = None, backend: str = "torch", flip: bool = True,
          stride: int | None = None, rigid: bool = True, threads: int = 2,
-         progress: Progress | None = None, allow_truncated: bool = True, **options) -> LiftResult:
+         progress: Progress | None = None, person: "str | int" = "auto", max_people: int = MAX_PEOPLE,
+         allow_truncated: bool = True, **options) -> LiftResult:
     """Lift a video or a 2D keypoint file (``.json``) to 3D; the one entry point.
 
     Args:
@@ -39,6 +41,9 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
         rigid: one set of bone lengths for the whole clip.
         threads: CPU threads of the detector and of onnxruntime.
         progress: ``progress(stage, done, total)`` callback.
+        person: in a video with several people, "auto" (the main one) or a track id (see
+            ``posecli tracks``); every person: :func:`lift_video_all`.
+        max_people: people followed at once.
         allow_truncated: a video whose frames end before its container says is lifted (and
             ``result.video["truncated"]`` set); False makes it a :class:`VideoError`.
         options: ``plausible``, ``root_motion``, ``focal`` (see :func:`lift_keypoints`).
@@ -54,39 +59,70 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
         return lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid, lifter=lifter,
                               source=str(source), progress=progress, rigid=rigid, times=kp.times,
                               **options)
-    return lift_video(source, detector, lifter, threads, progress, rigid, allow_truncated, **options)
+    return lift_video(source, detector, lifter, threads, progress, rigid, person, max_people,
+                      allow_truncated, **options)
 
 
-def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
-                 progress: Progress | None = None):
-    """Run the 2D detector over every frame of a video, keeping only keypoints.
+def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
+                progress: Progress | None = None, max_people: int = MAX_PEOPLE):
+    """Detect and track every person (up to ``max_people`` at a time) over a video, keeping
+    only keypoints.
 
-    Returns (info, landmarks (N, K, 2) px with NaN where no person, conf (N, K), found (N,),
-    detector description dict); ``info.report`` holds the frames' timestamps (N,) s.
+    Returns (info, number of frames decoded, tracks: list of
+    :class:`posecli.detect2d.tracks.PersonTrack` ordered by id, detector description dict).
     """
     import dataclasses
 
-    from posecli.detect2d import create_detector
+    from posecli.detect2d import create_tracker
+    from posecli.detect2d.tracks import collect_tracks
     from posecli.video import VideoReader, probe
 
     info = probe(path)
-    det = create_detector(detector, threads=threads)
-    det.reset()
-    xs, cs, found = [], [], []
+    trk = create_tracker(detector, threads=threads, max_people=max_people)
+    trk.reset()
+    per_frame = []
     reader = VideoReader(path, info)
     for i, frame in enumerate(reader):
-        d = det(frame)
-        if d is None:
-            xs.append(None), cs.append(None), found.append(False)
-        else:
-            xs.append(d.xy), cs.append(d.conf), found.append(True)
+        per_frame.append(trk(frame))
         if progress:
             progress("detect", i + 1, info.num_frames)
-    k = next((x.shape[0] for x in xs if x is not None), 33)
-    xy = np.stack([x if x is not None else np.full((k, 2), np.nan) for x in xs])
-    conf = np.stack([c if c is not None else np.zeros(k) for c in cs])
-    info = dataclasses.replace(info, report=reader.report)
-    return info, xy, conf, np.array(found), {"name": det.name, "layout": det.layout}
+    tracks = collect_tracks(per_frame, lr_fixes=trk.tracker.lr_fixed)
+    info = dataclasses.replace(info, report=reader.report)  # the frames' timestamps, truncation
+    return info, len(per_frame), tracks, {"name": trk.name, "layout": trk.layout}
+
+
+def _person_info(tracks, chosen, info, person) -> dict:
+    from posecli.detect2d.tracks import AUTO_RULE
+    rule = {"auto": AUTO_RULE, "all": "every person followed for 0.5 s or more"}.get(
+        person, f"track {person} (chosen by the user)")
+    return {"track_id": None if chosen is None else chosen.id, "rule": rule,
+            "tracks": [t.summary(info.width, info.height) for t in tracks]}
+
+
+def _pick(tracks, info, person):
+    from posecli.detect2d.tracks import choose_person
+    try:
+        return choose_person(tracks, info.width, info.height, person)
+    except ValueError as e:
+        raise NoPersonError(str(e)) from None
+
+
+def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
+                 progress: Progress | None = None, person: str | int = "auto",
+                 max_people: int = MAX_PEOPLE):
+    """Run the 2D detector and tracker over every frame of a video and return one person's
+    track (``person``: "auto" or a track id; see :func:`posecli.detect2d.tracks.choose_person`).
+
+    Returns (info, landmarks (N, K, 2) px with NaN where no person, conf (N, K) (joints outside
+    the picture below 0.1, so they are filled as gaps), found (N,), detector description dict
+    with a "person" entry: the chosen track id, the rule and every track's summary).
+    """
+    info, n, tracks, det_info = track_video(path, detector, threads, progress, max_people)
+    chosen = _pick(tracks, info, person)
+    det_info["person"] = _person_info(tracks, chosen, info, person)
+    if chosen is None:
+        return info, np.full((n, 33, 2), np.nan), np.zeros((n, 33)), np.zeros(n, bool), det_info
+    return info, chosen.xy, chosen.conf, chosen.found, det_info
 
 
 def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
@@ -204,8 +240,10 @@ def sanitize_keypoints(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, widt
 
 def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
                threads: int = 2, progress: Progress | None = None, rigid: bool = True,
+               person: str | int = "auto", max_people: int = MAX_PEOPLE,
                allow_truncated: bool = True, **options) -> LiftResult:
-    """Detect a person in every frame of a video and lift the track to 3D.
+    """Detect and track people in every frame of a video and lift one person's track to 3D
+    (``person``: "auto" or a track id; every person: :func:`lift_video_all`).
 
     Times are the frames' presentation timestamps; ``result.video`` says how the video was read
     (``truncated`` when its frames end well before the container's duration; with
@@ -213,21 +251,49 @@ def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifte
     focal, passed to :func:`lift_keypoints`.
     """
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
-    info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress)
-    report = info.report
-    if report.truncated and not allow_truncated:
-        raise VideoError(truncation_message(str(path), info.as_dict()))
+    info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress,
+                                                      person, max_people)
+    _check_truncation(path, info, allow_truncated)
     if not found.any():
         raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
+    return _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigid, **options)
+
+
+def lift_video_all(path: str | Path, detector: str = DEFAULT_DETECTOR,
+                   lifter: Lifter | None = None, threads: int = 2,
+                   progress: Progress | None = None, rigid: bool = True,
+                   max_people: int = MAX_PEOPLE, allow_truncated: bool = True,
+                   **options) -> list[LiftResult]:
+    """Lift every person tracked long enough (0.5 s) to 3D: one result per track, by id.
+    Each result's ``detector["person"]["track_id"]`` names its track."""
+    from posecli.detect2d.tracks import liftable
+
+    lifter = lifter or load_lifter()
+    info, _, tracks, det_info = track_video(path, detector, threads, progress, max_people)
+    _check_truncation(path, info, allow_truncated)
+    people = liftable(tracks, info.fps)
+    if not people:
+        raise NoPersonError(f"{path}: no person was followed for 0.5 s or more")
+    return [_lift_track(path, info, t.xy, t.conf, t.found,
+                        {**det_info, "person": _person_info(tracks, t, info, "all")},
+                        lifter, progress, rigid, **options) for t in people]
+
+
+def _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigid, **options) -> LiftResult:
     xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
                             lifter=lifter, source=str(path), progress=progress, rigid=rigid,
-                            times=report.times, **options)
+                            times=info.report.times, **options)
     result.kind = "video"
     result.video = info.as_dict()
     result.detector = det_info
     result.landmarks, result.landmark_conf = lm, lm_conf
     return result
+
+
+def _check_truncation(path, info, allow_truncated: bool) -> None:
+    if info.report.truncated and not allow_truncated:
+        raise VideoError(truncation_message(str(path), info.as_dict()))
 
 
 def truncation_message(path: str, video: dict) -> str:

@@ -118,10 +118,11 @@ def blazepose_to_h36m(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.
     """Map BlazePose landmarks to the Human3.6M 17-joint layout.
 
     Args:
-        xy: (..., 33, 2) landmark pixels.
+        xy: (..., 33, D) landmarks: pixels (D = 2), or metres (D = 3, e.g. MediaPipe's world
+            landmarks, for comparisons).
         conf: (..., 33) per-landmark confidence in [0, 1].
     Returns:
-        (..., 17, 2) joint pixels and (..., 17) confidences.
+        (..., 17, D) joints and (..., 17) confidences.
 
     Direct joints: hips, knees, ankles, shoulders, elbows, wrists. Synthesised joints:
     pelvis = mid-hips; thorax = mid-shoulders; spine = midpoint of pelvis and thorax;
@@ -132,7 +133,7 @@ def blazepose_to_h36m(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.
     """
     xy = np.asarray(xy, dtype=np.float64)
     conf = np.asarray(conf, dtype=np.float64)
-    out = np.zeros(xy.shape[:-2] + (NUM_JOINTS, 2))
+    out = np.zeros(xy.shape[:-2] + (NUM_JOINTS, xy.shape[-1]))
     c = np.zeros(conf.shape[:-1] + (NUM_JOINTS,))
     for j, b in _DIRECT.items():
         out[..., j, :] = xy[..., b, :]

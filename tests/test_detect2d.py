@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -12,16 +11,16 @@ import pytest
 from posecli import weights
 from posecli.detect2d import Detection, Detector, available_detectors, create_detector
 from posecli.detect2d import blazepose as bp
+from posecli.detect2d import boxes as bx
+from posecli.detect2d import crops, solution
 
 DEMO = "videos/mmh3d_single_person_demo.mp4"
 
 
 def _shared_data() -> Path | None:
-    d = Path(__file__).resolve().parents[2] / "shared" / "data"
-    if d.is_dir():
-        return d
-    env = os.environ.get("POSECLI_SHARED_DATA")
-    return Path(env) if env and Path(env).is_dir() else None
+    from posecli.files import shared_data_dir
+    d = shared_data_dir()
+    return d if d.is_dir() else None
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +48,7 @@ def demo_run(detector):
 # --- pure functions ------------------------------------------------------------------------
 
 def test_anchors_count_and_layout():
-    a = bp.ssd_anchors(**bp.ANCHOR_OPTIONS)
+    a = bx.ssd_anchors(**bp.ANCHOR_OPTIONS)
     assert a.shape == (bp.NUM_ANCHORS, 4) == (2254, 4)
     assert np.allclose(a[:, 2:], 1.0)                       # fixed anchor size
     assert np.allclose(a[0, :2], [0.5 / 28, 0.5 / 28])      # first cell of the stride-8 map
@@ -59,17 +58,17 @@ def test_anchors_count_and_layout():
     assert np.allclose(a[-1, :2], [6.5 / 7, 6.5 / 7])       # 6 anchors per 7x7 cell at the end
     assert np.allclose(a[-6:, :2], a[-1, :2])
     assert (a[:, :2] > 0).all() and (a[:, :2] < 1).all()
-    free = bp.ssd_anchors(**{**bp.ANCHOR_OPTIONS, "fixed_anchor_size": False})
+    free = bx.ssd_anchors(**{**bp.ANCHOR_OPTIONS, "fixed_anchor_size": False})
     assert np.isclose(free[0, 2], 0.1484375)
 
 
 def test_decode_detections():
-    anchors = bp.ssd_anchors(**bp.ANCHOR_OPTIONS)
+    anchors = bx.ssd_anchors(**bp.ANCHOR_OPTIONS)
     raw = np.zeros((len(anchors), 12), np.float32)
     raw[5] = [22.4, -11.2, 44.8, 22.4, 0, 0, 22.4, 0, 0, 0, 0, 0]
     scores = np.full(len(anchors), -200.0)
     scores[5] = 2.0
-    boxes, kps, s = bp.decode_detections(raw, scores, anchors)
+    boxes, kps, s = bx.decode_detections(raw, scores, anchors)
     assert boxes.shape == (2254, 4) and kps.shape == (2254, 4, 2) and s.shape == (2254,)
     ax, ay = anchors[5, :2]
     assert np.allclose(boxes[5], [ax + 0.1 - 0.1, ay - 0.05 - 0.05, ax + 0.1 + 0.1, ay - 0.05 + 0.05])
@@ -81,11 +80,11 @@ def test_decode_detections():
 def test_nms_on_hand_made_boxes():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 9.0]], float)
     scores = np.array([0.9, 0.8, 0.7, 0.95])
-    keep = bp.nms(boxes, scores, 0.3)
+    keep = bx.nms(boxes, scores, 0.3)
     assert keep.tolist() == [3, 2]
-    assert bp.nms(boxes, scores, 0.99).tolist() == [3, 0, 1, 2]
-    assert np.allclose(bp.iou(boxes[0], boxes[[0, 2]]), [1, 0])
-    b, s, e = bp.weighted_nms(boxes, scores, np.arange(8.0).reshape(4, 2), 0.3)
+    assert bx.nms(boxes, scores, 0.99).tolist() == [3, 0, 1, 2]
+    assert np.allclose(bx.iou(boxes[0], boxes[[0, 2]]), [1, 0])
+    b, s, e = bx.weighted_nms(boxes, scores, np.arange(8.0).reshape(4, 2), 0.3)
     assert np.allclose(s, [0.95, 0.7])
     w = scores[[3, 0, 1]]
     assert np.allclose(b[0], (boxes[[3, 0, 1]] * w[:, None]).sum(0) / w.sum())
@@ -94,30 +93,30 @@ def test_nms_on_hand_made_boxes():
 
 
 def test_roi_from_points_orientation():
-    up = bp.roi_from_points(np.array([100.0, 200]), np.array([100.0, 100]))
+    up = crops.roi_from_points(np.array([100.0, 200]), np.array([100.0, 100]))
     assert np.isclose(up.angle, 0) and np.isclose(up.size, 2 * 100 * 1.25)
-    right = bp.roi_from_points(np.array([100.0, 200]), np.array([180.0, 200]))
+    right = crops.roi_from_points(np.array([100.0, 200]), np.array([180.0, 200]))
     assert np.isclose(right.angle, math.pi / 2)
     # the crop's "up" (towards its top edge) points to the scale point in the frame
-    top = bp.crop_to_image(np.array([128.0, 0.0]), right, 256)
+    top = crops.crop_to_image(np.array([128.0, 0.0]), right, 256)
     assert np.allclose(top, [100 + right.size / 2, 200])
 
 
-@pytest.mark.parametrize("roi", [bp.Roi(300.0, 200.0, 180.0, 0.4),
-                                 bp.Roi(330.0, 210.0, 900.0, -2.5)])  # 900: the shrink path
+@pytest.mark.parametrize("roi", [crops.Roi(300.0, 200.0, 180.0, 0.4),
+                                 crops.Roi(330.0, 210.0, 900.0, -2.5)])  # 900: the shrink path
 def test_roi_round_trip(roi):
     pts = np.random.default_rng(0).uniform(0, 256, (20, 2))
-    assert np.allclose(bp.image_to_crop(bp.crop_to_image(pts, roi, 256), roi, 256), pts)
+    assert np.allclose(crops.image_to_crop(crops.crop_to_image(pts, roi, 256), roi, 256), pts)
     # a bright blob in the frame shows up in the crop where image_to_crop says
     frame = np.zeros((480, 640, 3), np.uint8)
     target = np.array([310.0, 170.0])
     r = 3 if roi.size < 300 else 12
     frame[int(target[1]) - r:int(target[1]) + r, int(target[0]) - r:int(target[0]) + r] = 255
-    crop = bp.warp_roi(frame, roi, 256).astype(float)[..., 0]
+    crop = crops.warp_roi(frame, roi, 256).astype(float)[..., 0]
     ys, xs = np.nonzero(crop > 0)
     w = crop[ys, xs]
     found = np.array([(xs * w).sum() / w.sum() + 0.5, (ys * w).sum() / w.sum() + 0.5])
-    back = bp.crop_to_image(found, roi, 256)
+    back = crops.crop_to_image(found, roi, 256)
     assert np.linalg.norm(back - target) < 0.02 * roi.size
 
 
@@ -265,7 +264,7 @@ def test_unreadable_user_model_is_refused(tmp_path):
     junk = tmp_path / "my_landmarks.tflite"        # not in the manifest: no checksum to check
     junk.write_bytes(b"TFL3" + bytes(200))
     with pytest.raises(weights.WeightsError, match="not a usable TFLite model"):
-        bp.BlazePose("blazepose-full", landmark_file=junk)
+        solution.BlazePose("blazepose-full", landmark_file=junk)
 
 
 def test_person_leaves_and_returns(detector, demo_run):
