@@ -72,6 +72,7 @@ class Settings:
     bvh_scale: float = 1.0              # BVH lengths: 1 metres, 100 centimetres
     person: str | int = "auto"          # auto | all (one output set per person) | a track id
     max_people: int = 5
+    allow_truncated: bool = True        # a truncated video: lifted with a warning (False: an error)
 
     def record(self) -> dict:
         """The settings a rerun must match to skip a clip (not threads, not overwrite)."""
@@ -81,7 +82,7 @@ class Settings:
                 "backend": self.backend, "flip": self.flip, "stride": self.stride,
                 "rigid": self.rigid, "focal": self.focal, "root_motion": self.root_motion,
                 "plausible": self.plausible, "bvh_scale": self.bvh_scale, "person": self.person,
-                "max_people": self.max_people}
+                "max_people": self.max_people, "allow_truncated": self.allow_truncated}
 
     @property
     def per_person(self) -> bool:
@@ -100,6 +101,7 @@ class ClipReport:
     reason: str = ""
     outputs: list[str] = field(default_factory=list)
     quality: list[str] = field(default_factory=list)  # one line per result (posecli.quality)
+    warning: str = ""                   # e.g. a truncated video that was lifted anyway
 
     @property
     def fps(self) -> float | None:
@@ -229,12 +231,22 @@ def process_clip(clip: Clip, out_root: Path, settings: Settings,
         results = _lift(clip, settings, progress, lifter)
         outputs = _write(clip, out_root, settings, results)
         return ClipReport(clip.name, "ok", results[0].num_frames, time.perf_counter() - t0, outputs=outputs,
-                          quality=[_quality_line(r) for r in results if r.quality is not None])
+                          quality=[_quality_line(r) for r in results if r.quality is not None],
+                          warning=_truncation_warning(clip, results[0]))
     except PosecliError as e:
-        return ClipReport(clip.name, "failed", seconds=time.perf_counter() - t0, reason=str(e))
+        return ClipReport(clip.name, "failed", seconds=time.perf_counter() - t0, reason=_naming(clip, str(e)))
     except Exception as e:  # a bug on one clip must not end a batch of thousands; keep its type
+        if os.environ.get("POSECLI_DEBUG"):
+            raise
         return ClipReport(clip.name, "failed", seconds=time.perf_counter() - t0,
-                          reason=f"internal error: {type(e).__name__}: {e}")
+                          reason=_naming(clip, f"unexpected {type(e).__name__}: {e} "
+                                               "(a bug; POSECLI_DEBUG=1 shows the traceback)"))
+
+
+def _naming(clip: Clip, message: str) -> str:
+    """One line that names the input file."""
+    message = " ".join(message.split())
+    return message if str(clip.path) in message else f"{clip.path}: {message}"
 
 
 def _lift(clip: Clip, settings: Settings, progress: ClipProgress | None, lifter):
@@ -248,7 +260,8 @@ def _lift(clip: Clip, settings: Settings, progress: ClipProgress | None, lifter)
         lifter = load_lifter(settings.weights, backend=settings.backend, flip=settings.flip,
                              stride=settings.stride, threads=settings.threads)
     report = (lambda stage, done, total: progress(clip.name, stage, done, total)) if progress else None
-    options = {"focal": settings.focal, "root_motion": settings.root_motion, "plausible": settings.plausible}
+    options = {"focal": settings.focal, "root_motion": settings.root_motion, "plausible": settings.plausible,
+               "allow_truncated": settings.allow_truncated}
     if settings.per_person and clip.path.suffix.lower() != ".json":
         from posecli.pipeline import lift_video_all
         return lift_video_all(clip.path, settings.detector, lifter, settings.threads, report, settings.rigid,
@@ -281,6 +294,11 @@ def _write(clip: Clip, out_root: Path, settings: Settings, results: list) -> lis
                                        "num_frames": results[0].num_frames if results else 0,
                                        "outputs": [str(p) for p in paths]}))
     return [str(p) for p in paths]
+
+
+def _truncation_warning(clip: Clip, result) -> str:
+    from posecli.pipeline import truncation_message
+    return truncation_message(str(clip.path), result.video) if (result.video or {}).get("truncated") else ""
 
 
 def _quality_line(result) -> str:

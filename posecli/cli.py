@@ -54,6 +54,23 @@ def _progress(quiet: bool) -> Iterator:
         yield update
 
 
+def flat_memory() -> None:
+    """Keep peak memory flat over long clips (glibc only; a no-op elsewhere).
+
+    glibc raises its mmap threshold after each large free, so the lifter's repeated ~30 MB
+    activations end up on a fragmenting heap: peak RSS grew 446 -> 488 MB from 2,000 to 10,000
+    frames. A fixed 4 MiB threshold returns large blocks to the system: 320 -> 330 MB, at the
+    same lifting speed (128 KiB was as flat but doubled the lifting time).
+    """
+    import ctypes
+    import ctypes.util
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD: 4 MiB (128 KiB cost 2x lifting time)
+    except (OSError, AttributeError):
+        pass
+
+
 def _check_writable(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -71,6 +88,13 @@ def _formats(items: list[str]) -> list[str]:
     if unknown:
         raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
     return formats
+
+
+def _output_stems(inputs: list[Path]) -> dict[Path, str]:
+    """Output file stem per input: its stem, or its full name where stems collide in a batch
+    (clip.mp4 and clip.mov -> clip.mp4.json, clip.mov.json), so no output overwrites another."""
+    stems = [p.stem for p in inputs]
+    return {p: p.name if stems.count(p.stem) > 1 else p.stem for p in inputs}
 
 
 def _person(value: str) -> str | int:
@@ -119,6 +143,9 @@ def lift(
     summary: Optional[Path] = typer.Option(None, help="Write a machine-readable batch summary (JSON) here."),
     log: Optional[Path] = typer.Option(None, help="Append one line per clip (and start / end) to this file."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    fail_truncated: bool = typer.Option(False, "--fail-truncated",
+                                        help="Treat a video that ends before its container says "
+                                             "(truncated file) as an error, not a warning."),
     focal: Optional[float] = typer.Option(None, help="Camera focal length in pixels for the root "
                                                      "trajectory (default: the longer image side)."),
     root_motion: bool = typer.Option(True, "--root-motion/--no-root-motion",
@@ -139,7 +166,11 @@ def lift(
     """
     from posecli import batch
 
+    flat_memory()
     try:
+        # options first, before any work (--stride is checked against the window when loaded)
+        if threads is not None and threads < 1:
+            raise CliError(f"--threads must be at least 1, got {threads}")
         who = _person(person)
         import torch
         if engine not in ("local", "ray"):
@@ -147,6 +178,8 @@ def lift(
         if engine == "ray" and importlib.util.find_spec("ray") is None:
             raise CliError("--engine ray needs Ray: pip install 'posecli[ray]'")
         fmts = _formats(formats)
+        if not fmts:
+            raise CliError("--format is empty; choose at least one output format")
         clips = batch.discover(inputs, recursive=recursive, exclude=out_dir)
         _check_writable(out_dir)
         n_threads = _threads(threads, jobs, engine)
@@ -159,7 +192,8 @@ def lift(
                               weights_sha256=lifter.info["sha256"],
                               backend=backend, flip=flip, stride=lifter.stride, rigid=rigid,
                               threads=n_threads, overwrite=overwrite, focal=focal, root_motion=root_motion,
-                              plausible=plausible, bvh_scale=bvh_scale, person=who, max_people=max_people)
+                              plausible=plausible, bvh_scale=bvh_scale, person=who, max_people=max_people,
+                              allow_truncated=not fail_truncated)
     from posecli.cli_batch import run_batch
     code = run_batch(clips, out_dir, settings, engine=engine, jobs=jobs, ray_address=ray_address,
                      lifter=lifter, summary_path=summary, log_path=log, quiet=quiet, out=out, err=err)

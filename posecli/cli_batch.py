@@ -141,6 +141,8 @@ def _report_line(r: ClipReport, log: Log, out: Console, err: Console, quiet: boo
     log(f"{r.status}: {r.clip}" + (f" ({r.frames} frames, {r.seconds:.1f} s)" if r.status == "ok" else "")
         + (f": {r.reason}" if r.reason and r.status != "skipped" else ""))
     if r.status == "ok":
+        if r.warning:
+            err.print(f"[bold yellow]warning:[/] {escape(r.warning)}", highlight=False, soft_wrap=True)
         for line in r.quality:
             out.print(escape(line), highlight=False, soft_wrap=True)
         for p in r.outputs:

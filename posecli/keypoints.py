@@ -27,6 +27,7 @@ class Keypoints2D:
     width: int
     height: int
     fps: float
+    times: np.ndarray | None = None  # (N,) s when every frame gives its ``time``
 
 
 def read_keypoints(path: str | Path) -> Keypoints2D:
@@ -42,11 +43,24 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
         raise KeypointFileError(f"{path}: not a JSON keypoint file ({e})") from None
     except (KeyError, TypeError, ValueError) as e:
         raise KeypointFileError(f"{path}: not a posecli keypoint file (missing or bad field {e})") from None
+    if not isinstance(frames, list):
+        raise KeypointFileError(f"{path}: 'frames' must be a list, not {type(frames).__name__}")
     if not frames:
         raise KeypointFileError(f"{path}: the file has zero frames")
-    k = next((len(f["keypoints_2d"]) for f in frames if f.get("keypoints_2d")), None)
+    if not np.isfinite([width, height, fps]).all() or width <= 0 or height <= 0 or fps <= 0:
+        raise KeypointFileError(f"{path}: width, height and fps must be positive numbers")
+    for i, f in enumerate(frames):
+        if not isinstance(f, dict):
+            raise KeypointFileError(f"{path}: frame {i} is {type(f).__name__}, not an object")
+    k = next((len(f["keypoints_2d"]) for f in frames if isinstance(f.get("keypoints_2d"), list)
+              and f["keypoints_2d"]), None)
     if k is None:
         raise KeypointFileError(f"{path}: no frame has keypoints (no person anywhere)")
+    expected_k = {"h36m17": 17, "blazepose33": 33}.get(layout)
+    if expected_k is None:
+        raise KeypointFileError(f"{path}: unsupported layout {layout!r} (h36m17 or blazepose33)")
+    if k != expected_k:
+        raise KeypointFileError(f"{path}: layout {layout} has {expected_k} keypoints, the file has {k}")
     n = len(frames)
     xy = np.full((n, k, 2), np.nan)
     conf = np.zeros((n, k))
@@ -54,16 +68,45 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
     for i, f in enumerate(frames):
         if f.get("keypoints_2d") is None or f.get("flag") == skeleton.MISSING:
             continue
-        try:
-            pts = np.asarray(f["keypoints_2d"], dtype=float)
-        except (TypeError, ValueError):
-            raise KeypointFileError(f"{path}: frame {i} has keypoints that are not numbers") from None
-        if pts.shape != (k, 2):
-            raise KeypointFileError(f"{path}: frame {i} has keypoints of shape {pts.shape}, expected ({k}, 2)")
-        if not np.isfinite(pts).all():  # json.loads accepts NaN and Infinity: refuse, never lift them
-            raise KeypointFileError(f"{path}: frame {i} has keypoints that are not finite numbers")
-        xy[i], valid[i] = pts, True
-        conf[i] = f["confidence"] if f.get("confidence") is not None else 1.0
-    if width <= 0 or height <= 0 or fps <= 0:
-        raise KeypointFileError(f"{path}: width, height and fps must be positive")
-    return Keypoints2D(xy, conf, valid, layout, width, height, fps)
+        pts = _points(f["keypoints_2d"], k)
+        if pts is None:
+            raise KeypointFileError(f"{path}: frame {i} has malformed keypoints_2d (expected {k} [x, y] pairs)")
+        c = 1.0 if f.get("confidence") is None else _numbers(f["confidence"], k)
+        if c is None:
+            raise KeypointFileError(f"{path}: frame {i} has malformed confidence (expected {k} numbers)")
+        xy[i], conf[i], valid[i] = pts, c, True
+    times = _times(frames)
+    return Keypoints2D(xy, conf, valid, layout, width, height, fps, times)
+
+
+def _points(value, k: int) -> np.ndarray | None:
+    """A frame's keypoints -> (k, 2) floats, NaN for a null or non-numeric joint; None if malformed."""
+    if not isinstance(value, list) or len(value) != k:
+        return None
+    out = np.full((k, 2), np.nan)
+    for j, p in enumerate(value):
+        if p is None:
+            continue  # an unseen joint: a gap, filled later
+        if not isinstance(p, list) or len(p) != 2:
+            return None
+        out[j] = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in p]
+    return out
+
+
+def _numbers(value, k: int) -> np.ndarray | None:
+    """A list of k numbers (null -> 0) as floats, or None when it is not one."""
+    if not isinstance(value, list) or len(value) != k:
+        return None
+    return np.array([v if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
+                     for v in value], dtype=float)
+
+
+def _times(frames: list[dict]) -> np.ndarray | None:
+    """(N,) per-frame ``time`` when every frame has a finite, non-decreasing one; else None."""
+    t = [f.get("time") for f in frames]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in t):
+        return None
+    arr = np.asarray(t, dtype=float)
+    if not np.isfinite(arr).all() or (len(arr) > 1 and (np.diff(arr) < 0).any()):
+        return None
+    return arr

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from posecli import quality, skeleton, trajectory
-from posecli.errors import NoPersonError, UsageError
+from posecli.errors import NoPersonError, UsageError, VideoError
 from posecli.lifter import Lifter, load_lifter
 from posecli.result import LiftResult
 
@@ -28,7 +28,7 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
          weights: "str | Path | None" = None, backend: str = "torch", flip: bool = True,
          stride: int | None = None, rigid: bool = True, threads: int = 2,
          progress: Progress | None = None, person: "str | int" = "auto", max_people: int = MAX_PEOPLE,
-         **options) -> LiftResult:
+         allow_truncated: bool = True, **options) -> LiftResult:
     """Lift a video or a 2D keypoint file (``.json``) to 3D; the one entry point.
 
     Args:
@@ -44,6 +44,8 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
         person: in a video with several people, "auto" (the main one) or a track id (see
             ``posecli tracks``); every person: :func:`lift_video_all`.
         max_people: people followed at once.
+        allow_truncated: a video whose frames end before its container says is lifted (and
+            ``result.video["truncated"]`` set); False makes it a :class:`VideoError`.
         options: ``plausible``, ``root_motion``, ``focal`` (see :func:`lift_keypoints`).
     Returns:
         a :class:`LiftResult`: 2D keypoints (pixels), flags and root-relative 3D (metres).
@@ -55,8 +57,10 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
         kp = read_keypoints(source)
         xy, conf = to_h36m(kp.xy, kp.conf, kp.layout)
         return lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid, lifter=lifter,
-                              source=str(source), progress=progress, rigid=rigid, **options)
-    return lift_video(source, detector, lifter, threads, progress, rigid, person, max_people, **options)
+                              source=str(source), progress=progress, rigid=rigid, times=kp.times,
+                              **options)
+    return lift_video(source, detector, lifter, threads, progress, rigid, person, max_people,
+                      allow_truncated, **options)
 
 
 def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
@@ -67,19 +71,23 @@ def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int
     Returns (info, number of frames decoded, tracks: list of
     :class:`posecli.detect2d.tracks.PersonTrack` ordered by id, detector description dict).
     """
+    import dataclasses
+
     from posecli.detect2d import create_tracker
     from posecli.detect2d.tracks import collect_tracks
-    from posecli.video import iter_frames, probe
+    from posecli.video import VideoReader, probe
 
     info = probe(path)
     trk = create_tracker(detector, threads=threads, max_people=max_people)
     trk.reset()
     per_frame = []
-    for i, frame in enumerate(iter_frames(path, info)):
+    reader = VideoReader(path, info)
+    for i, frame in enumerate(reader):
         per_frame.append(trk(frame))
         if progress:
             progress("detect", i + 1, info.num_frames)
     tracks = collect_tracks(per_frame, lr_fixes=trk.tracker.lr_fixed)
+    info = dataclasses.replace(info, report=reader.report)  # the frames' timestamps, truncation
     return info, len(per_frame), tracks, {"name": trk.name, "layout": trk.layout}
 
 
@@ -129,13 +137,18 @@ def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, 
 def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fps: float,
                    valid: np.ndarray | None = None, lifter: Lifter | None = None,
                    source: str = "", progress: Progress | None = None,
-                   rigid: bool = True, plausible: bool = True, root_motion: bool = True,
-                   focal: float | None = None) -> LiftResult:
+                   rigid: bool = True, times: np.ndarray | None = None, plausible: bool = True,
+                   root_motion: bool = True, focal: float | None = None) -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
         xy: (N, 17, 2) pixels; conf: (N, 17); valid: (N,) frames where a person was seen
-            (default: frames with any finite keypoint).
+            (default: frames with any finite keypoint). Non-finite or absurd joints count as
+            unseen (confidence 0, filled like any gap); a frame with none left is a gap.
+        fps: the nominal rate, used for times when ``times`` is None.
+        times: (N,) seconds, each frame's presentation time. A clip whose timing the lifter was
+            not trained on (variable rate, outside 24-36 fps) is lifted on a uniform 30 fps
+            resampling of the track and sampled back at these times (``posecli.timing``).
         rigid: give the skeleton one set of bone lengths for the whole clip (per-bone median
             over detected frames, left and right averaged), keeping bone directions.
         plausible: with ``rigid``, clamp the shin/thigh and forearm/upper-arm ratios to
@@ -143,22 +156,37 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
             (:mod:`posecli.trajectory`).
         root_motion, focal: the world placement (:func:`posecli.trajectory.estimate`).
     """
+    from posecli import timing
+
     xy = np.asarray(xy, dtype=np.float64)
     conf = np.asarray(conf, dtype=np.float64)
     if xy.ndim != 3 or xy.shape[1:] != (skeleton.NUM_JOINTS, 2) or len(xy) == 0:
         raise UsageError(f"expected keypoints of shape (N>0, 17, 2), got {xy.shape}")
+    if conf.shape != xy.shape[:2]:
+        raise UsageError(f"expected confidences of shape {xy.shape[:2]}, got {conf.shape}")
     if valid is None:
         valid = np.isfinite(xy).all(axis=(1, 2))
+    xy, conf, valid = sanitize_keypoints(xy, conf, np.asarray(valid, bool), width, height)
     if not valid.any():
-        raise NoPersonError("no person was found in any frame")
+        raise NoPersonError("no person was found in any frame (no finite keypoint)")
+    times = np.arange(len(xy)) / fps if times is None else np.asarray(times, dtype=np.float64)
+    if times.shape != (len(xy),) or not np.isfinite(times).all():
+        raise UsageError(f"expected {len(xy)} finite frame times, got shape {times.shape}")
+    plan = timing.lift_plan(times)
+    rate = plan["fps"] or float(fps)
     xy = np.where(valid[:, None, None], xy, 0.0)
-    xy, conf, flags = skeleton.fill_gaps(xy, conf, valid, max_gap=max(1, round(MAX_GAP_SECONDS * fps)))
+    xy, conf, flags = skeleton.fill_gaps(xy, conf, valid, max_gap=max(1, round(MAX_GAP_SECONDS * rate)))
     lifter = lifter or load_lifter()
     if progress:
         progress("lift", 0, len(xy))
     if hasattr(lifter, "flip_disagreement"):
         lifter.flip_disagreement()  # reset: measure this clip only
-    pose3d = lifter(skeleton.normalize_to_frame(xy, width, height))
+    x2d = skeleton.normalize_to_frame(xy, width, height)
+    if plan["resampled"]:  # lift at the rate the lifter knows, then back to the video's frames
+        grid = timing.uniform_grid(times, plan["lifted_fps"])
+        pose3d = timing.resample(grid, lifter(timing.resample(times, x2d, grid)), times)
+    else:
+        pose3d = lifter(x2d)
     flip_dis = lifter.flip_disagreement() if hasattr(lifter, "flip_disagreement") else None
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
     if not np.isfinite(pose3d).all():  # never write a NaN pose as if it were measured
@@ -172,30 +200,60 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
             pose3d = trajectory.symmetric_hips(pose3d)
         pose3d = skeleton.fix_bone_lengths(pose3d, lengths)
         bones["fixed_m"] = np.round(lengths, 4).tolist()
-    traj = trajectory.estimate(pose3d, xy, conf, flags, width, height, fps, focal=focal,
+    # the world placement assumes uniform frames: it gets the clip's (median) rate
+    traj = trajectory.estimate(pose3d, xy, conf, flags, width, height, rate, focal=focal,
                                root_motion=root_motion)
     if progress:
         progress("lift", len(xy), len(xy))
-    result = LiftResult(source=str(source), kind="keypoints", fps=float(fps), width=int(width),
+    result = LiftResult(source=str(source), kind="keypoints", fps=float(rate), width=int(width),
                       height=int(height), keypoints=xy, conf=conf, flags=flags,
                       pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid,
                                              "plausible_bones": bool(rigid and plausible)},
-                      trajectory=traj, bones=bones if rigid else None)
+                      trajectory=traj, bones=bones if rigid else None,
+                      times=times, timing=plan)
     result.quality = quality.report(result, raw, flip_dis)
     return result
 
 
+def sanitize_keypoints(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, width: int,
+                       height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make bad joints gaps: (N, 17, 2) px, (N, 17), (N,) -> the same, cleaned.
+
+    A joint that is non-finite or absurdly far outside the frame (over 10 frame sizes) gets
+    confidence 0 (so gap filling replaces it); a frame with no good joint is not valid; a joint
+    never good anywhere is put at its frame's centroid. Confidences are clipped to [0, 1].
+    """
+    limit = 10.0 * max(width, height)
+    good = np.isfinite(xy).all(-1) & (np.abs(np.nan_to_num(xy, nan=np.inf)) <= limit).all(-1)
+    good &= valid[:, None]
+    valid = good.any(axis=1)
+    conf = np.where(good, np.clip(np.nan_to_num(conf, nan=0.0, posinf=1.0, neginf=0.0), 0, 1), 0.0)
+    centroid = np.array([xy[i][good[i]].mean(0) if valid[i] else np.zeros(2) for i in range(len(xy))])
+    xy = np.where(good[..., None], xy, centroid[:, None, :])
+    never = ~(good & (conf >= 0.1)).any(axis=0)   # (17,) never seen confidently
+    if never.any() and valid.any():
+        # fill_gaps would fall back to these samples: make them the (finite) centroid
+        xy[:, never] = centroid[:, None, :]
+        conf[:, never] = 0.0
+    return xy, conf, valid
+
+
 def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
                threads: int = 2, progress: Progress | None = None, rigid: bool = True,
-               person: str | int = "auto", max_people: int = MAX_PEOPLE, **options) -> LiftResult:
+               person: str | int = "auto", max_people: int = MAX_PEOPLE,
+               allow_truncated: bool = True, **options) -> LiftResult:
     """Detect and track people in every frame of a video and lift one person's track to 3D
     (``person``: "auto" or a track id; every person: :func:`lift_video_all`).
 
-    ``options``: plausible, root_motion, focal, passed to :func:`lift_keypoints`.
+    Times are the frames' presentation timestamps; ``result.video`` says how the video was read
+    (``truncated`` when its frames end well before the container's duration; with
+    ``allow_truncated=False`` that is an error instead). ``options``: plausible, root_motion,
+    focal, passed to :func:`lift_keypoints`.
     """
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
     info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress,
                                                       person, max_people)
+    _check_truncation(path, info, allow_truncated)
     if not found.any():
         raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
     return _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigid, **options)
@@ -204,13 +262,15 @@ def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifte
 def lift_video_all(path: str | Path, detector: str = DEFAULT_DETECTOR,
                    lifter: Lifter | None = None, threads: int = 2,
                    progress: Progress | None = None, rigid: bool = True,
-                   max_people: int = MAX_PEOPLE, **options) -> list[LiftResult]:
+                   max_people: int = MAX_PEOPLE, allow_truncated: bool = True,
+                   **options) -> list[LiftResult]:
     """Lift every person tracked long enough (0.5 s) to 3D: one result per track, by id.
     Each result's ``detector["person"]["track_id"]`` names its track."""
     from posecli.detect2d.tracks import liftable
 
     lifter = lifter or load_lifter()
     info, _, tracks, det_info = track_video(path, detector, threads, progress, max_people)
+    _check_truncation(path, info, allow_truncated)
     people = liftable(tracks, info.fps)
     if not people:
         raise NoPersonError(f"{path}: no person was followed for 0.5 s or more")
@@ -223,8 +283,20 @@ def _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigi
     xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
                             lifter=lifter, source=str(path), progress=progress, rigid=rigid,
-                            **options)
+                            times=info.report.times, **options)
     result.kind = "video"
+    result.video = info.as_dict()
     result.detector = det_info
     result.landmarks, result.landmark_conf = lm, lm_conf
     return result
+
+
+def _check_truncation(path, info, allow_truncated: bool) -> None:
+    if info.report.truncated and not allow_truncated:
+        raise VideoError(truncation_message(str(path), info.as_dict()))
+
+
+def truncation_message(path: str, video: dict) -> str:
+    """One line for a video whose frames end before its container says."""
+    return (f"{path}: the file ends early: {video['frames_decoded']} frames decoded of about "
+            f"{video['frames_expected']} in its {video['duration']:g} s (truncated or damaged)")

@@ -18,6 +18,9 @@ class LiftResult:
     pose3d:    (N, 17, 3) metres, camera axes (x right, y down, z forward), pelvis at origin.
     landmarks, landmark_conf: the detector's raw (N, K, 2) / (N, K) output (NaN when no person),
         None for keypoint-file input.
+    times:     (N,) seconds, each frame's presentation time (None: index / fps).
+    timing:    how the lifter treated the frame rate (see ``posecli.timing.lift_plan``).
+    video:     how the video was read: SAR, rotation, frames expected/decoded (None for keypoints).
     trajectory: the estimated placement in the world (:class:`posecli.trajectory.Trajectory`:
         world joints, foot contacts, floor), None when not estimated.
     bones: the clip's bone lengths before / after the plausibility step (None without --rigid).
@@ -38,10 +41,19 @@ class LiftResult:
     landmarks: np.ndarray | None = None
     landmark_conf: np.ndarray | None = None
     provenance: dict | None = None  # batch resume: input file identity and settings (posecli.batch)
+    times: np.ndarray | None = None
+    timing: dict | None = None
+    video: dict | None = None
     version: str = field(default=__version__)
     trajectory: "Trajectory | None" = None  # noqa: F821 (posecli.trajectory)
     bones: dict | None = None
     quality: dict | None = None  # posecli.quality.report
+
+    def frame_times(self) -> np.ndarray:
+        """(N,) seconds: the stored times, else index / fps."""
+        if self.times is not None:
+            return np.asarray(self.times, dtype=np.float64)
+        return np.arange(self.num_frames) / self.fps
 
     @property
     def num_frames(self) -> int:

@@ -32,16 +32,20 @@ WRITERS: dict[str, tuple[str, Callable[..., None]]] = {
 }
 
 
-def output_path(result: LiftResult, out_dir: Path, fmt: str, suffix: str = "") -> Path:
-    """``out_dir/<source stem><suffix>.<format>``; ``suffix`` tells people apart (".person2")."""
-    return Path(out_dir) / (Path(result.source).stem + suffix + WRITERS[fmt][0])
+def output_path(result: LiftResult | str, out_dir: Path, fmt: str, suffix: str = "") -> Path:
+    """``out_dir/<stem><suffix>.<format>``: stem a string or the result's source stem;
+    ``suffix`` tells people apart (".person2")."""
+    stem = result if isinstance(result, str) else Path(result.source).stem
+    return Path(out_dir) / (stem + suffix + WRITERS[fmt][0])
 
 
 def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
-              options: dict[str, dict] | None = None, suffix: str = "") -> list[Path]:
+              options: dict[str, dict] | None = None, suffix: str = "",
+              stem: str | None = None) -> list[Path]:
     """Write ``result`` in every named format into ``out_dir``; returns the paths written.
 
     options: per format, keyword arguments for its writer (e.g. ``{"bvh": {"scale": 100}}``).
+    stem: the output file name before the suffix (default: the input's stem).
     suffix: added to the file stem (one file per person: ".person<id>").
     """
     unknown = [f for f in formats if f not in WRITERS]
@@ -49,7 +53,7 @@ def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
         raise UsageError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
     paths = []
     for fmt in formats:
-        path = output_path(result, Path(out_dir), fmt, suffix)
+        path = output_path(stem or result, Path(out_dir), fmt, suffix)
         if Path(result.source).exists() and path.resolve() == Path(result.source).resolve():
             raise OutputError(f"{path}: writing it would overwrite the input; choose another --out folder")
         try:

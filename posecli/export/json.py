@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -21,16 +22,16 @@ AXES_3D = ("metres; camera frame, x right, y down, z forward (away from the came
            "root-relative: the pelvis is at the origin in every frame")
 
 
-def to_dict(result: LiftResult) -> dict:
-    """The JSON document for a result. Missing frames carry null keypoints and joints."""
+def frame_records(result: LiftResult) -> Iterator[dict]:
+    """One JSON record per frame, produced lazily. Missing frames carry null keypoints and joints."""
     flags = result.flags
+    times = result.frame_times()
     traj = result.trajectory
-    frames = []
     for i in range(result.num_frames):
         missing = flags[i] == skeleton.MISSING
         frame = {
             "index": i,
-            "time": round(i / result.fps, 6),
+            "time": round(float(times[i]), 6),  # the frame's presentation time
             "flag": str(flags[i]),
             "keypoints_2d": None if missing else np.round(result.keypoints[i], 2).tolist(),
             "confidence": np.round(result.conf[i], 3).tolist(),
@@ -39,13 +40,21 @@ def to_dict(result: LiftResult) -> dict:
         if traj is not None:  # world placement (estimated): see the top-level "world" block
             frame["pelvis_world"] = None if missing else np.round(traj.world[i, 0], 5).tolist()
             frame["foot_contact"] = None if missing else [bool(c) for c in traj.contacts[i]]
-        frames.append(frame)
+        yield frame
+
+
+def to_dict(result: LiftResult, frames: bool = True) -> dict:
+    """The JSON document for a result (``frames=False``: with an empty ``frames`` list, last)."""
+    flags = result.flags
+    traj = result.trajectory
     counts = {f: int((flags == f).sum()) for f in (skeleton.DETECTED, skeleton.INTERPOLATED, skeleton.MISSING)}
+    inp = {"path": result.source, "kind": result.kind, "fps": round(result.fps, 6),
+           "width": result.width, "height": result.height, "num_frames": result.num_frames}
     doc = {
         "format": FORMAT,
         "posecli_version": result.version,
-        "input": {"path": result.source, "kind": result.kind, "fps": result.fps,
-                  "width": result.width, "height": result.height, "num_frames": result.num_frames},
+        "input": {**inp, **(result.video or {})},
+        "timing": result.timing,
         "detector": result.detector,
         "lifter": result.lifter,
         "skeleton": {"layout": "h36m17", "joints": list(skeleton.JOINTS),
@@ -57,18 +66,27 @@ def to_dict(result: LiftResult) -> dict:
         "bones": result.bones,
         "quality": result.quality,
         "summary": counts,
-        "frames": frames,
     }
     if result.provenance is not None:
         doc["provenance"] = result.provenance
+    doc["frames"] = list(frame_records(result)) if frames else []  # last: write() streams them
     return doc
 
 
 def write(result: LiftResult, path: str | Path) -> None:
-    """Write ``result`` as JSON, atomically."""
-    doc = to_dict(result)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
+    """Write ``result`` as JSON, atomically, one frame record at a time (memory stays flat).
+
+    Strict JSON (``allow_nan=False``): a NaN or Infinity is a bug upstream, never a token here.
+    """
+    dump = lambda obj: json.dumps(obj, separators=(",", ":"), allow_nan=False)  # noqa: E731
+    head = dump(to_dict(result, frames=False))
+    if not head.endswith('"frames":[]}'):  # to_dict puts the frames last
+        raise RuntimeError("the frames must be the last key of the result document")
+    with atomic_path(path) as tmp, tmp.open("w") as f:
+        f.write(head[:-2])
+        for i, rec in enumerate(frame_records(result)):
+            f.write(("," if i else "") + dump(rec))
+        f.write("]}")
 
 
 def schema(name: str = "result") -> dict:

@@ -66,4 +66,19 @@ def read_result(path: str | Path) -> LiftResult:
                       width=int(inp["width"]), height=int(inp["height"]), keypoints=kp, conf=conf,
                       flags=flags, pose3d=pose, lifter=doc.get("lifter") or {},
                       detector=doc.get("detector"), trajectory=traj, bones=doc.get("bones"),
-                      quality=doc.get("quality"))
+                      quality=doc.get("quality"), times=_times(frames), timing=doc.get("timing"),
+                      video=_video_fields(inp))
+
+
+def _times(frames: list[dict]) -> np.ndarray | None:
+    """(N,) per-frame times (presentation timestamps) when every frame has one, else None."""
+    from posecli.keypoints import _times as times_of
+    return times_of(frames)
+
+
+def _video_fields(inp: dict) -> dict | None:
+    """The video-reading fields of ``input`` (SAR, rotation, frames expected ...), kept as read."""
+    keys = ("header_fps", "duration", "coded_size", "sample_aspect_ratio", "rotation", "timestamps",
+            "frames_decoded", "frames_expected", "truncated")
+    found = {k: inp[k] for k in keys if k in inp}
+    return found or None

@@ -161,11 +161,35 @@ def load_model(path: str | Path, expected_sha256: str | None = None) -> tuple[Mi
     from posecli.weights import WeightsError, read_verified
 
     path, data, digest = read_verified(path, expected_sha256)
+    bad = _zip_damage(data)
+    if bad:  # a file with no manifest entry is still checked: torch.load ignores the CRCs
+        raise WeightsError(f"{path}: not a posecli lifter checkpoint (corrupt: {bad})")
     try:
         ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         model = MixSTE(LifterConfig.from_dict(ckpt["config"]))
         model.load_state_dict(ckpt["state_dict"])
     except Exception as e:  # a truncated or foreign file: one clear line, not a traceback
-        raise WeightsError(f"{path}: not a posecli lifter checkpoint ({type(e).__name__}: {e})") from None
+        # our own words: torch's unpickling advice (weights_only=False ...) runs to six lines
+        first = (str(e).strip().splitlines() or [""])[0]
+        why = type(e).__name__ if "weights_only" in first or len(first) > 120 else f"{type(e).__name__}: {first}"
+        raise WeightsError(f"{path}: not a posecli lifter checkpoint ({why})") from None
     model.eval()
     return model, {**ckpt.get("meta", {}), "file": str(path), "sha256": digest}
+
+
+def _zip_damage(data: bytes) -> str | None:
+    """What is wrong with a ``torch.save`` zip archive (a member failing its CRC-32), or None.
+
+    Files that are not zip archives are left to ``torch.load`` to refuse.
+    """
+    import io
+    import zipfile
+
+    if not data.startswith(b"PK"):
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        return f"damaged zip archive: {(str(e).splitlines() or [''])[0]}"
+    return f"member {bad} fails its CRC-32" if bad else None

@@ -48,6 +48,8 @@ class Lifter:
         self.perm = layout.flip_permutation()
         self.info = {**(info or {}), "window": frames, "stride": stride, "flip_test": flip}
         self.flip_stats = [0.0, 0]  # sum and count of |plain - mirrored back| (m), per joint
+        if strategy != "blend":  # the default leaves the recorded block as it always was
+            self.info["window_strategy"] = strategy
 
     def flip_disagreement(self) -> float | None:
         """Mean distance (m) between the plain and the mirrored-back prediction over every joint
@@ -55,8 +57,6 @@ class Lifter:
         total, count = self.flip_stats
         self.flip_stats = [0.0, 0]
         return total / count if count else None
-        if strategy != "blend":  # the default leaves the recorded block as it always was
-            self.info["window_strategy"] = strategy
 
     def windows(self, x: np.ndarray) -> np.ndarray:
         """Whole windows with flip TTA. (B, T, J, 2) -> (B, T, J, 3), T <= frames."""
