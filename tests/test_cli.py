@@ -223,3 +223,20 @@ def test_stride_outside_the_window_is_a_one_line_error(tmp_path, tiny_weights, s
     assert r.exit_code == 1
     assert r.output.strip().count("\n") == 0 and "between 1 and" in r.output
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_joints_outside_the_picture_are_marked(tmp_path, tiny_weights):
+    # a hand-made keypoint file whose left wrist leaves the frame on frames 10-19
+    doc = json.loads(EXAMPLE_KP.read_text())
+    w = doc["input"]["width"]
+    for f in doc["frames"][10:20]:
+        f["keypoints_2d"][13] = [w + 40.0, f["keypoints_2d"][13][1]]
+    src = tmp_path / "cut.json"
+    src.write_text(json.dumps(doc))
+    r = run("lift", src, "-o", tmp_path / "out", "--weights", tiny_weights, "-q")
+    assert r.exit_code == 0, r.output
+    out = json.loads((tmp_path / "out" / "cut.json").read_text())
+    jsonschema.validate(out, schema("result"))
+    marked = [i for i, f in enumerate(out["frames"]) if 13 in f.get("outside", [])]
+    assert marked == list(range(10, 20))
+    assert all("outside" not in f for i, f in enumerate(out["frames"]) if not 10 <= i < 20)

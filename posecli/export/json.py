@@ -22,6 +22,12 @@ AXES_3D = ("metres; camera frame, x right, y down, z forward (away from the came
            "root-relative: the pelvis is at the origin in every frame")
 
 
+def outside_frame(xy: np.ndarray, width: int, height: int) -> list[int]:
+    """Indices of the joints of one frame, (J, 2) pixels, that lie outside the picture."""
+    x, y = xy[:, 0], xy[:, 1]
+    return np.flatnonzero((x < 0) | (x > width) | (y < 0) | (y > height)).tolist()
+
+
 def frame_records(result: LiftResult) -> Iterator[dict]:
     """One JSON record per frame, produced lazily. Missing frames carry null keypoints and joints."""
     flags = result.flags
@@ -37,6 +43,9 @@ def frame_records(result: LiftResult) -> Iterator[dict]:
             "confidence": np.round(result.conf[i], 3).tolist(),
             "joints_3d": None if missing else np.round(result.pose3d[i], 5).tolist(),
         }
+        out = [] if missing else outside_frame(result.keypoints[i], result.width, result.height)
+        if out:
+            frame["outside"] = out
         if traj is not None:  # world placement (estimated): see the top-level "world" block
             frame["pelvis_world"] = None if missing else np.round(traj.world[i, 0], 5).tolist()
             frame["foot_contact"] = None if missing else [bool(c) for c in traj.contacts[i]]
