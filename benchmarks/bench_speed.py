@@ -136,27 +136,29 @@ def stage_profile(video: Path, threads: int) -> dict:
 
 
 class count_detector_calls:
-    """Count BlazePose's person-detector and landmark-model calls (patched on the class)."""
+    """Count the person-detector and landmark-model runs (``__call__`` patched on the two model
+    classes of :mod:`posecli.detect2d.blazepose`, which the one-person and tracking solutions share)."""
 
     def __init__(self):
         from posecli.detect2d import blazepose
         self.counts, self.saved = {"detect": 0, "landmarks": 0}, {}
-        self.cls = getattr(blazepose, "BlazePose", None)
-        if self.cls is None:  # another detector layout: counts not available
+        classes = {"detect": getattr(blazepose, "PoseDetector", None),
+                   "landmarks": getattr(blazepose, "PoseLandmarker", None)}
+        if None in classes.values():  # another detector layout: counts not available
             self.counts = {k: None for k in self.counts}
             return
-        for name in self.counts:
-            original = getattr(self.cls, name)
-            self.saved[name] = original
+        for name, cls in classes.items():
+            original = cls.__call__
+            self.saved[name] = (cls, original)
 
             def wrapped(*a, _name=name, _orig=original, **k):
                 self.counts[_name] += 1
                 return _orig(*a, **k)
-            setattr(self.cls, name, wrapped)
+            cls.__call__ = wrapped
 
     def restore(self) -> None:
-        for name, original in self.saved.items():
-            setattr(self.cls, name, original)
+        for cls, original in self.saved.values():
+            cls.__call__ = original
 
 
 def detector_threads(video: Path, frames: int = 200) -> dict[int, float]:
