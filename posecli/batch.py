@@ -49,8 +49,8 @@ class Clip:
 
     def output(self, out_root: Path, fmt: str) -> Path:
         """The output file of format ``fmt`` under ``out_root``, mirroring the input tree."""
-        from posecli.export import WRITERS
-        return Path(out_root) / self.rel.parent / (self.rel.stem + WRITERS[fmt][0])
+        from posecli.export import output_path
+        return output_path(self.rel.stem, Path(out_root) / self.rel.parent, fmt)
 
 
 @dataclass(frozen=True)
@@ -198,13 +198,18 @@ def _record_format(settings: Settings) -> str | None:
 def is_complete(clip: Clip, out_root: Path, settings: Settings) -> bool:
     """True when every output exists and the record file proves it came from this very input
     (size, mtime, sha256 of the first MiB) with these settings."""
-    record = clip.output(out_root, RECORD_FORMAT) if _record_format(settings) else _sidecar(clip, out_root)
+    record = _record_path(clip, out_root, settings)
     try:
         doc = json.loads(record.read_text())
         outputs = doc.get("outputs") or [str(clip.output(out_root, f)) for f in settings.formats]
         return doc.get("provenance") == provenance(clip, settings) and all(Path(o).is_file() for o in outputs)
     except (OSError, ValueError, AttributeError, TypeError):
         return False
+
+
+def _record_path(clip: Clip, out_root: Path, settings: Settings) -> Path:
+    """The file whose provenance proves a clip complete: its JSON result, else the sidecar."""
+    return clip.output(out_root, RECORD_FORMAT) if _record_format(settings) else _sidecar(clip, out_root)
 
 
 def _sidecar(clip: Clip, out_root: Path) -> Path:
@@ -307,7 +312,7 @@ def _quality_line(result) -> str:
 
 
 def _recorded_frames(clip: Clip, out_root: Path, settings: Settings) -> int | None:
-    path = clip.output(out_root, RECORD_FORMAT) if _record_format(settings) else _sidecar(clip, out_root)
+    path = _record_path(clip, out_root, settings)
     try:
         doc = json.loads(path.read_text())
         return doc["input"]["num_frames"] if "input" in doc else doc.get("num_frames")

@@ -90,13 +90,6 @@ def _formats(items: list[str]) -> list[str]:
     return formats
 
 
-def _output_stems(inputs: list[Path]) -> dict[Path, str]:
-    """Output file stem per input: its stem, or its full name where stems collide in a batch
-    (clip.mp4 and clip.mov -> clip.mp4.json, clip.mov.json), so no output overwrites another."""
-    stems = [p.stem for p in inputs]
-    return {p: p.name if stems.count(p.stem) > 1 else p.stem for p in inputs}
-
-
 def _person(value: str) -> str | int:
     """--person: "auto", "all" or a track id (a positive integer)."""
     v = value.strip().lower()

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Callable
 
 from posecli.errors import OutputError, UsageError
-from posecli.files import atomic_path  # noqa: F401  (writers write through it)
 from posecli.result import LiftResult
 
 
@@ -40,12 +39,10 @@ def output_path(result: LiftResult | str, out_dir: Path, fmt: str, suffix: str =
 
 
 def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
-              options: dict[str, dict] | None = None, suffix: str = "",
-              stem: str | None = None) -> list[Path]:
+              options: dict[str, dict] | None = None, suffix: str = "") -> list[Path]:
     """Write ``result`` in every named format into ``out_dir``; returns the paths written.
 
     options: per format, keyword arguments for its writer (e.g. ``{"bvh": {"scale": 100}}``).
-    stem: the output file name before the suffix (default: the input's stem).
     suffix: added to the file stem (one file per person: ".person<id>").
     """
     unknown = [f for f in formats if f not in WRITERS]
@@ -53,7 +50,7 @@ def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
         raise UsageError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
     paths = []
     for fmt in formats:
-        path = output_path(stem or result, Path(out_dir), fmt, suffix)
+        path = output_path(result, Path(out_dir), fmt, suffix)
         if Path(result.source).exists() and path.resolve() == Path(result.source).resolve():
             raise OutputError(f"{path}: writing it would overwrite the input; choose another --out folder")
         try:

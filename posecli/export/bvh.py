@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from posecli import skeleton
-from posecli.export import atomic_path
+from posecli.files import atomic_path
 from posecli.result import LiftResult
 
 ORDER = "ZXY"  # channel order written for every joint; matrix = Rz @ Rx @ Ry

@@ -26,7 +26,7 @@ import numpy as np
 
 from posecli import skeleton
 from posecli.errors import PosecliError
-from posecli.export import atomic_path
+from posecli.files import atomic_path
 from posecli.result import LiftResult
 
 MAX_HEIGHT = 720
