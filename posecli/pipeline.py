@@ -179,15 +179,14 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     lifter = lifter or load_lifter()
     if progress:
         progress("lift", 0, len(xy))
-    if hasattr(lifter, "flip_disagreement"):
-        lifter.flip_disagreement()  # reset: measure this clip only
+    lifter.flip_disagreement()  # reset: measure this clip only
     x2d = skeleton.normalize_to_frame(xy, width, height)
     if plan["resampled"]:  # lift at the rate the lifter knows, then back to the video's frames
         grid = timing.uniform_grid(times, plan["lifted_fps"])
         pose3d = timing.resample(grid, lifter(timing.resample(times, x2d, grid)), times)
     else:
         pose3d = lifter(x2d)
-    flip_dis = lifter.flip_disagreement() if hasattr(lifter, "flip_disagreement") else None
+    flip_dis = lifter.flip_disagreement()
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
     if not np.isfinite(pose3d).all():  # never write a NaN pose as if it were measured
         raise FloatingPointError("the lifter produced non-finite 3D joints")
@@ -228,7 +227,8 @@ def sanitize_keypoints(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, widt
     good &= valid[:, None]
     valid = good.any(axis=1)
     conf = np.where(good, np.clip(np.nan_to_num(conf, nan=0.0, posinf=1.0, neginf=0.0), 0, 1), 0.0)
-    centroid = np.array([xy[i][good[i]].mean(0) if valid[i] else np.zeros(2) for i in range(len(xy))])
+    count = good.sum(axis=1)[:, None]             # (N, 1) good joints per frame
+    centroid = np.where(good[..., None], xy, 0.0).sum(axis=1) / np.maximum(count, 1)  # 0 where none
     xy = np.where(good[..., None], xy, centroid[:, None, :])
     never = ~(good & (conf >= 0.1)).any(axis=0)   # (17,) never seen confidently
     if never.any() and valid.any():

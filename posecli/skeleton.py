@@ -142,8 +142,8 @@ def blazepose_to_h36m(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.
     def mid(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
         return (xy[..., a, :] + xy[..., b, :]) / 2, np.minimum(conf[..., a], conf[..., b])
 
-    _, c_pelvis = mid(BP_L_HIP, BP_R_HIP)
-    _, c_thorax = mid(BP_L_SHOULDER, BP_R_SHOULDER)
+    c_pelvis = np.minimum(c[..., 1], c[..., 4])      # hips, copied above
+    c_thorax = np.minimum(c[..., 11], c[..., 14])    # shoulders
     ears, c_ears = mid(BP_L_EAR, BP_R_EAR)
     eyes, c_eyes = mid(BP_L_EYE, BP_R_EYE)
     mouth, c_mouth = mid(BP_MOUTH_L, BP_MOUTH_R)
