@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import json
@@ -58,6 +59,7 @@ class Settings:
     """Everything that decides a clip's outputs, plus how to run (threads)."""
     formats: tuple[str, ...] = ("json",)
     detector: str = "blazepose-full"
+    pose_model: str | None = None       # HRNet's ONNX file or MMPose checkpoint (resolved path)
     weights: str | None = None          # resolved checkpoint path (None: shipped weights)
     weights_sha256: str = ""
     backend: str = "torch"
@@ -82,7 +84,16 @@ class Settings:
                 "backend": self.backend, "flip": self.flip, "stride": self.stride,
                 "rigid": self.rigid, "focal": self.focal, "root_motion": self.root_motion,
                 "plausible": self.plausible, "bvh_scale": self.bvh_scale, "person": self.person,
-                "max_people": self.max_people, "allow_truncated": self.allow_truncated}
+                "max_people": self.max_people, "allow_truncated": self.allow_truncated,
+                **({"pose_model_sha256": self.pose_model_sha256} if self.pose_model else {})}
+
+    @functools.cached_property
+    def pose_model_sha256(self) -> str | None:
+        """Checksum of the HRNet model file (outputs depend on it, not on its path)."""
+        if self.pose_model is None:
+            return None
+        from posecli.weights import sha256
+        return sha256(self.pose_model)
 
     @property
     def per_person(self) -> bool:
@@ -270,8 +281,9 @@ def _lift(clip: Clip, settings: Settings, progress: ClipProgress | None, lifter)
     if settings.per_person and clip.path.suffix.lower() != ".json":
         from posecli.pipeline import lift_video_all
         return lift_video_all(clip.path, settings.detector, lifter, settings.threads, report, settings.rigid,
-                              settings.max_people, **options)
-    return [lift(clip.path, detector=settings.detector, lifter=lifter, rigid=settings.rigid,
+                              settings.max_people, pose_model=settings.pose_model, **options)
+    return [lift(clip.path, detector=settings.detector, pose_model=settings.pose_model,
+                 lifter=lifter, rigid=settings.rigid,
                  threads=settings.threads, progress=report,
                  person="auto" if settings.per_person else settings.person, max_people=settings.max_people,
                  **options)]

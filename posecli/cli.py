@@ -100,6 +100,38 @@ def _person(value: str) -> str | int:
     raise CliError(f"--person {value!r}: use auto, all or a track id (see `posecli tracks`)")
 
 
+def _pose_model(detector: str, onnx: Path | None, checkpoint: Path | None) -> Path | None:
+    """The HRNet model file from --pose-model / --pose-checkpoint (default: the MMPose model-zoo
+    checkpoint, downloaded once into the user cache); None for BlazePose. Checked before any
+    work: a missing file or an impossible download is one line."""
+    from posecli.detect2d import available_detectors
+
+    if detector not in available_detectors():
+        raise CliError(f"unknown detector {detector!r}; available: {', '.join(available_detectors())}")
+    if onnx is not None and checkpoint is not None:
+        raise CliError("give --pose-model (ONNX) or --pose-checkpoint (MMPose .pth), not both")
+    given = onnx or checkpoint
+    if detector != "hrnet":
+        if given is not None:
+            raise CliError(f"--pose-model and --pose-checkpoint are for --detector hrnet, not {detector}")
+        return None
+    if onnx is not None and onnx.suffix.lower() != ".onnx":
+        raise CliError(f"--pose-model {onnx}: expected an .onnx file (an MMPose .pth goes to --pose-checkpoint)")
+    if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
+        raise CliError(f"--pose-checkpoint {checkpoint}: an ONNX file goes to --pose-model")
+    if given is not None:
+        if not given.is_file():
+            raise CliError(f"{given}: pose model file not found")
+        return given.resolve()
+    from posecli.detect2d.hrnet import default_checkpoint
+    return default_checkpoint()
+
+
+POSE_MODEL_HELP = "--detector hrnet: an HRNet-w32 COCO 256x192 ONNX file (onnxruntime)."
+POSE_CHECKPOINT_HELP = ("--detector hrnet: an MMPose HRNet-w32 COCO 256x192 checkpoint (.pth, run "
+                        "with torch). Default: the MMPose model zoo's, downloaded once.")
+
+
 def _threads(threads: int | None, jobs: int, engine: str) -> int:
     """Threads per clip: given, or the cores shared out so that jobs x threads fits them."""
     if threads is not None:
@@ -118,7 +150,10 @@ def lift(
                                                                "outputs mirror the input tree."),
     formats: List[str] = typer.Option(["json"], "--format", "-f",
                                       help="Output format(s), repeatable or comma-separated."),
-    detector: str = typer.Option("blazepose-full", help="2D detector (see `posecli info`)."),
+    detector: str = typer.Option("blazepose-full", help="2D detector: blazepose-lite|full|heavy or hrnet "
+                                                        "(see `posecli info`)."),
+    pose_model: Optional[Path] = typer.Option(None, help=POSE_MODEL_HELP),
+    pose_checkpoint: Optional[Path] = typer.Option(None, help=POSE_CHECKPOINT_HELP),
     weights: Optional[Path] = typer.Option(None, help="Lifter checkpoint (default: shipped weights/lifter.pt)."),
     backend: str = typer.Option("torch", help="Lifter runtime: torch or onnx."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
@@ -165,6 +200,7 @@ def lift(
         if threads is not None and threads < 1:
             raise CliError(f"--threads must be at least 1, got {threads}")
         who = _person(person)
+        pose_file = _pose_model(detector, pose_model, pose_checkpoint)
         import torch
         if engine not in ("local", "ray"):
             raise CliError(f"unknown engine {engine!r} (local or ray)")
@@ -181,7 +217,9 @@ def lift(
         lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=n_threads)
     except PosecliError as e:
         _fail(str(e))
-    settings = batch.Settings(formats=tuple(fmts), detector=detector, weights=str(weights.resolve()) if weights else None,
+    settings = batch.Settings(formats=tuple(fmts), detector=detector,
+                              pose_model=str(pose_file) if pose_file else None,
+                              weights=str(weights.resolve()) if weights else None,
                               weights_sha256=lifter.info["sha256"],
                               backend=backend, flip=flip, stride=lifter.stride, rigid=rigid,
                               threads=n_threads, overwrite=overwrite, focal=focal, root_motion=root_motion,
@@ -230,6 +268,8 @@ def tracks(
     video: Path = typer.Argument(..., help="A video."),
     out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the thumbnails."),
     detector: str = typer.Option("blazepose-full", help="2D detector (see `posecli info`)."),
+    pose_model: Optional[Path] = typer.Option(None, help=POSE_MODEL_HELP),
+    pose_checkpoint: Optional[Path] = typer.Option(None, help=POSE_CHECKPOINT_HELP),
     max_people: int = typer.Option(5, min=1, help="People followed at once."),
     threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
@@ -241,9 +281,11 @@ def tracks(
         from posecli import pipeline
         from posecli.detect2d.tracks import best_frame, choose_person, thumbnail
         from posecli.video import iter_frames
+        pose_file = _pose_model(detector, pose_model, pose_checkpoint)
         _check_writable(out_dir)
         with _progress(quiet) as progress:
-            info, _, found, _ = pipeline.track_video(video, detector, threads, progress, max_people)
+            info, _, found, _ = pipeline.track_video(video, detector, threads, progress, max_people,
+                                                     pose_file)
         if not found:
             raise NoPersonError(f"{video}: no person was found")
         auto = choose_person(found, info.width, info.height).id

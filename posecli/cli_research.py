@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
                               "or a VideoPose3D npz). See docs/training.md.")(train_cmd)
     app.command("evaluate", help="Evaluate lifter weights: P1/P2/MPJVE per action x subject, "
                                  "overlapping and non-overlapping windows.")(evaluate_cmd)
-    app.command("export-onnx", help="Export lifter weights to ONNX and check parity with torch.")(export_cmd)
+    app.command("export-onnx", help="Export lifter weights (or, with --detector hrnet, an MMPose HRNet "
+                                    "checkpoint) to ONNX and check parity with torch.")(export_cmd)
 
 
 def train_cmd(
@@ -83,10 +84,29 @@ def evaluate_cmd(
 
 
 def export_cmd(
-    weights: Path = typer.Option(..., "--weights", "-w", help="lifter checkpoint"),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="lifter checkpoint"),
     out: Path = typer.Option(..., "-o", "--out", help="ONNX file to write"),
+    detector: Optional[str] = typer.Option(None, help="hrnet: export the 2D detector's network "
+                                                      "(from --pose-checkpoint) instead of a lifter"),
+    pose_checkpoint: Optional[Path] = typer.Option(None, help="MMPose HRNet-w32 COCO 256x192 checkpoint (.pth)"),
     opset: int = typer.Option(17),
 ) -> None:
-    from posecli.lifter.onnx import export_onnx
+    from posecli.cli import _fail
+    from posecli.errors import PosecliError, UsageError
 
-    export_onnx(weights, out, opset=opset)
+    try:
+        if detector is None:
+            if weights is None or pose_checkpoint is not None:
+                raise UsageError("export-onnx: give --weights (a lifter) or --detector hrnet "
+                                 "--pose-checkpoint FILE.pth")
+            from posecli.lifter.onnx import export_onnx
+            export_onnx(weights, out, opset=opset)
+            return
+        if detector != "hrnet" or weights is not None:
+            raise UsageError("export-onnx --detector: only hrnet (with --pose-checkpoint), not with --weights")
+        from posecli.detect2d.hrnet import default_checkpoint, export_onnx as export_hrnet
+        path, err = export_hrnet(pose_checkpoint or default_checkpoint(), out, opset=opset)
+        print(f"wrote {path}; max |torch - onnxruntime| heatmap difference = {err:.2e} "
+              f"on random input (use it with: posecli lift --detector hrnet --pose-model {path})")
+    except PosecliError as e:
+        _fail(str(e))

@@ -1,7 +1,7 @@
 """2D keypoint files as input: a posecli result or a hand-made file, read for lifting.
 
 A minimal hand-made keypoint file needs just ``input`` (fps, width, height), ``skeleton.layout``
-(``h36m17`` or ``blazepose33``) and per frame ``keypoints_2d`` (null when nobody was seen) with
+(``h36m17``, ``blazepose33`` or ``coco17``) and per frame ``keypoints_2d`` (null when nobody was seen) with
 optional ``confidence``; see ``posecli/schemas/keypoints.schema.json``. Only the 2D part of a
 posecli result is used.
 """
@@ -56,9 +56,10 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
               and f["keypoints_2d"]), None)
     if k is None:
         raise KeypointFileError(f"{path}: no frame has keypoints (no person anywhere)")
-    expected_k = {"h36m17": 17, "blazepose33": 33}.get(layout)
+    known = {"h36m17": 17, **{n: skeleton.LAYOUTS[n].joints for n in skeleton.TO_H36M}}
+    expected_k = known.get(layout)
     if expected_k is None:
-        raise KeypointFileError(f"{path}: unsupported layout {layout!r} (h36m17 or blazepose33)")
+        raise KeypointFileError(f"{path}: unsupported layout {layout!r} ({', '.join(known)})")
     if k != expected_k:
         raise KeypointFileError(f"{path}: layout {layout} has {expected_k} keypoints, the file has {k}")
     n = len(frames)

@@ -28,7 +28,8 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
          weights: "str | Path | None" = None, backend: str = "torch", flip: bool = True,
          stride: int | None = None, rigid: bool = True, threads: int = 2,
          progress: Progress | None = None, person: "str | int" = "auto", max_people: int = MAX_PEOPLE,
-         allow_truncated: bool = True, **options) -> LiftResult:
+         allow_truncated: bool = True, pose_model: "str | Path | None" = None,
+         **options) -> LiftResult:
     """Lift a video or a 2D keypoint file (``.json``) to 3D; the one entry point.
 
     Args:
@@ -44,6 +45,8 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
         person: in a video with several people, "auto" (the main one) or a track id (see
             ``posecli tracks``); every person: :func:`lift_video_all`.
         max_people: people followed at once.
+        pose_model: ``detector="hrnet"``'s model: an ONNX file or an MMPose ``.pth`` checkpoint
+            (default: the MMPose model-zoo checkpoint, downloaded once into the user cache).
         allow_truncated: a video whose frames end before its container says is lifted (and
             ``result.video["truncated"]`` set); False makes it a :class:`VideoError`.
         options: ``plausible``, ``root_motion``, ``focal`` (see :func:`lift_keypoints`).
@@ -60,11 +63,12 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
                               source=str(source), progress=progress, rigid=rigid, times=kp.times,
                               **options)
     return lift_video(source, detector, lifter, threads, progress, rigid, person, max_people,
-                      allow_truncated, **options)
+                      allow_truncated, pose_model=pose_model, **options)
 
 
 def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
-                progress: Progress | None = None, max_people: int = MAX_PEOPLE):
+                progress: Progress | None = None, max_people: int = MAX_PEOPLE,
+                pose_model: str | Path | None = None):
     """Detect and track every person (up to ``max_people`` at a time) over a video, keeping
     only keypoints.
 
@@ -78,7 +82,11 @@ def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int
     from posecli.video import VideoReader, probe
 
     info = probe(path)
-    trk = create_tracker(detector, threads=threads, max_people=max_people)
+    try:
+        trk = create_tracker(detector, threads=threads, max_people=max_people,
+                             pose_model=pose_model)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     trk.reset()
     per_frame = []
     reader = VideoReader(path, info)
@@ -88,7 +96,10 @@ def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int
             progress("detect", i + 1, info.num_frames)
     tracks = collect_tracks(per_frame, lr_fixes=trk.tracker.lr_fixed)
     info = dataclasses.replace(info, report=reader.report)  # the frames' timestamps, truncation
-    return info, len(per_frame), tracks, {"name": trk.name, "layout": trk.layout}
+    det_info = {"name": trk.name, "layout": trk.layout}
+    if hasattr(trk.stage2, "model"):  # HRNet: which file and runtime
+        det_info["model"] = trk.stage2.model.description
+    return info, len(per_frame), tracks, det_info
 
 
 def _person_info(tracks, chosen, info, person) -> dict:
@@ -109,7 +120,7 @@ def _pick(tracks, info, person):
 
 def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
                  progress: Progress | None = None, person: str | int = "auto",
-                 max_people: int = MAX_PEOPLE):
+                 max_people: int = MAX_PEOPLE, pose_model: str | Path | None = None):
     """Run the 2D detector and tracker over every frame of a video and return one person's
     track (``person``: "auto" or a track id; see :func:`posecli.detect2d.tracks.choose_person`).
 
@@ -117,11 +128,13 @@ def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: in
     the picture below 0.1, so they are filled as gaps), found (N,), detector description dict
     with a "person" entry: the chosen track id, the rule and every track's summary).
     """
-    info, n, tracks, det_info = track_video(path, detector, threads, progress, max_people)
+    info, n, tracks, det_info = track_video(path, detector, threads, progress, max_people,
+                                            pose_model)
     chosen = _pick(tracks, info, person)
     det_info["person"] = _person_info(tracks, chosen, info, person)
     if chosen is None:
-        return info, np.full((n, 33, 2), np.nan), np.zeros((n, 33)), np.zeros(n, bool), det_info
+        k = skeleton.LAYOUTS[det_info["layout"]].joints
+        return info, np.full((n, k, 2), np.nan), np.zeros((n, k)), np.zeros(n, bool), det_info
     return info, chosen.xy, chosen.conf, chosen.found, det_info
 
 
@@ -129,9 +142,10 @@ def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, 
     """(N, K, 2), (N, K) in a detector layout -> (N, 17, 2), (N, 17) in the H36M layout."""
     if layout == "h36m17":
         return np.asarray(xy, float), np.asarray(conf, float)
-    if layout == "blazepose33":
-        return skeleton.blazepose_to_h36m(xy, conf)
-    raise UsageError(f"unsupported keypoint layout {layout!r} (h36m17 or blazepose33)")
+    if layout in skeleton.TO_H36M:
+        return skeleton.TO_H36M[layout](xy, conf)
+    raise UsageError(f"unsupported keypoint layout {layout!r} "
+                     f"({', '.join(['h36m17', *skeleton.TO_H36M])})")
 
 
 def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fps: float,
@@ -241,7 +255,8 @@ def sanitize_keypoints(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, widt
 def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
                threads: int = 2, progress: Progress | None = None, rigid: bool = True,
                person: str | int = "auto", max_people: int = MAX_PEOPLE,
-               allow_truncated: bool = True, **options) -> LiftResult:
+               allow_truncated: bool = True, pose_model: str | Path | None = None,
+               **options) -> LiftResult:
     """Detect and track people in every frame of a video and lift one person's track to 3D
     (``person``: "auto" or a track id; every person: :func:`lift_video_all`).
 
@@ -252,7 +267,7 @@ def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifte
     """
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
     info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress,
-                                                      person, max_people)
+                                                      person, max_people, pose_model)
     _check_truncation(path, info, allow_truncated)
     if not found.any():
         raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
@@ -263,13 +278,14 @@ def lift_video_all(path: str | Path, detector: str = DEFAULT_DETECTOR,
                    lifter: Lifter | None = None, threads: int = 2,
                    progress: Progress | None = None, rigid: bool = True,
                    max_people: int = MAX_PEOPLE, allow_truncated: bool = True,
-                   **options) -> list[LiftResult]:
+                   pose_model: str | Path | None = None, **options) -> list[LiftResult]:
     """Lift every person tracked long enough (0.5 s) to 3D: one result per track, by id.
     Each result's ``detector["person"]["track_id"]`` names its track."""
     from posecli.detect2d.tracks import liftable
 
     lifter = lifter or load_lifter()
-    info, _, tracks, det_info = track_video(path, detector, threads, progress, max_people)
+    info, _, tracks, det_info = track_video(path, detector, threads, progress, max_people,
+                                            pose_model)
     _check_truncation(path, info, allow_truncated)
     people = liftable(tracks, info.fps)
     if not people:

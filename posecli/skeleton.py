@@ -96,22 +96,57 @@ def layout_for(joints: int) -> Layout:
     raise ValueError(f"no known layout has {joints} joints")
 
 
-# BlazePose landmark indices (MediaPipe pose_landmark topology, 33 points).
-BP_NOSE, BP_L_EYE, BP_R_EYE, BP_L_EAR, BP_R_EAR = 0, 2, 5, 7, 8
-BP_MOUTH_L, BP_MOUTH_R = 9, 10
-BP_L_SHOULDER, BP_R_SHOULDER, BP_L_ELBOW, BP_R_ELBOW, BP_L_WRIST, BP_R_WRIST = 11, 12, 13, 14, 15, 16
-BP_L_HIP, BP_R_HIP, BP_L_KNEE, BP_R_KNEE, BP_L_ANKLE, BP_R_ANKLE = 23, 24, 25, 26, 27, 28
+# Joints that detectors measure directly: H36M index -> the detector layout's index, by name.
+def _direct(layout: Layout) -> dict[int, int]:
+    ix = layout.names.index
+    return {H36M17.names.index(n): ix(n) for n in
+            ("r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "l_shoulder",
+             "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist")}
 
-# Joints that BlazePose measures directly: H36M index -> BlazePose index.
-_DIRECT = {
-    1: BP_R_HIP, 2: BP_R_KNEE, 3: BP_R_ANKLE, 4: BP_L_HIP, 5: BP_L_KNEE, 6: BP_L_ANKLE,
-    11: BP_L_SHOULDER, 12: BP_L_ELBOW, 13: BP_L_WRIST, 14: BP_R_SHOULDER, 15: BP_R_ELBOW, 16: BP_R_WRIST,
-}
+
 # Head geometry, as fractions (see blazepose_to_h36m): head top lies this many eye-to-mouth
 # distances above the ear midpoint; the skull base (neck_nose) sits this fraction of the way from
 # the thorax to the head top, the proportion of the CMU skeleton the lifter is trained on.
 HEAD_TOP_FROM_EARS = 1.7
 NECK_FRACTION = 0.665
+# COCO has no mouth: the head top lies this many nose-to-eye distances above the ear midpoint
+# (least-squares fit to the BlazePose head top above on the example video: 2.9; eye-to-nose is
+# about half of eye-to-mouth there).
+HEAD_TOP_FROM_EARS_NOSE = 3.0
+
+
+def _to_h36m(xy: np.ndarray, conf: np.ndarray, layout: Layout, face_low: tuple[str, ...],
+             head_factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Shared by the detector layouts: direct joints copied, head top = ear midpoint moved up
+    the face (from the midpoint of ``face_low`` to the eyes) by ``head_factor`` times that
+    distance, the rest synthesised (:func:`synthesise_h36m`). Confidences of made joints are the
+    smallest of their sources'."""
+    xy = np.asarray(xy, dtype=np.float64)
+    conf = np.asarray(conf, dtype=np.float64)
+    out = np.zeros(xy.shape[:-2] + (NUM_JOINTS, xy.shape[-1]))
+    c = np.zeros(conf.shape[:-1] + (NUM_JOINTS,))
+    for j, b in _direct(layout).items():
+        out[..., j, :] = xy[..., b, :]
+        c[..., j] = conf[..., b]
+    ix = layout.names.index
+
+    def mid(*names: str) -> tuple[np.ndarray, np.ndarray]:
+        idx = [ix(n) for n in names]
+        return xy[..., idx, :].mean(-2), conf[..., idx].min(-1)
+
+    c_pelvis = np.minimum(c[..., 1], c[..., 4])      # hips, copied above
+    c_thorax = np.minimum(c[..., 11], c[..., 14])    # shoulders
+    ears, c_ears = mid("l_ear", "r_ear")
+    eyes, c_eyes = mid("l_eye", "r_eye")
+    low, c_low = mid(*face_low)
+    out[..., 10, :] = ears + head_factor * (eyes - low)
+    c_head = np.minimum(np.minimum(c_ears, c_eyes), c_low)
+    c[..., 10] = c_head
+    synthesise_h36m(out)
+    c[..., 0], c[..., 8] = c_pelvis, c_thorax
+    c[..., 7] = np.minimum(c_pelvis, c_thorax)
+    c[..., 9] = np.minimum(c_thorax, c_head)
+    return out, c
 
 
 def blazepose_to_h36m(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,30 +166,18 @@ def blazepose_to_h36m(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.
     definition in the CMU training data). A synthesised joint's confidence is the smallest
     confidence of the landmarks it is made from.
     """
-    xy = np.asarray(xy, dtype=np.float64)
-    conf = np.asarray(conf, dtype=np.float64)
-    out = np.zeros(xy.shape[:-2] + (NUM_JOINTS, xy.shape[-1]))
-    c = np.zeros(conf.shape[:-1] + (NUM_JOINTS,))
-    for j, b in _DIRECT.items():
-        out[..., j, :] = xy[..., b, :]
-        c[..., j] = conf[..., b]
+    return _to_h36m(xy, conf, BLAZEPOSE33, ("mouth_l", "mouth_r"), HEAD_TOP_FROM_EARS)
 
-    def mid(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        return (xy[..., a, :] + xy[..., b, :]) / 2, np.minimum(conf[..., a], conf[..., b])
 
-    c_pelvis = np.minimum(c[..., 1], c[..., 4])      # hips, copied above
-    c_thorax = np.minimum(c[..., 11], c[..., 14])    # shoulders
-    ears, c_ears = mid(BP_L_EAR, BP_R_EAR)
-    eyes, c_eyes = mid(BP_L_EYE, BP_R_EYE)
-    mouth, c_mouth = mid(BP_MOUTH_L, BP_MOUTH_R)
-    head = ears + HEAD_TOP_FROM_EARS * (eyes - mouth)
-    c_head = np.minimum(np.minimum(c_ears, c_eyes), c_mouth)
-    out[..., 10, :], c[..., 10] = head, c_head
-    synthesise_h36m(out)
-    c[..., 0], c[..., 8] = c_pelvis, c_thorax
-    c[..., 7] = np.minimum(c_pelvis, c_thorax)
-    c[..., 9] = np.minimum(c_thorax, c_head)
-    return out, c
+def coco_to_h36m(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map COCO-17 keypoints (HRNet) to the Human3.6M 17-joint layout: (..., 17, D), (..., 17)
+    -> (..., 17, D), (..., 17). As :func:`blazepose_to_h36m`, with the nose in place of the
+    mouth: head top = ear midpoint + 3.0 (eyes - nose)."""
+    return _to_h36m(xy, conf, COCO17, ("nose",), HEAD_TOP_FROM_EARS_NOSE)
+
+
+#: Keypoint layouts a detector may produce -> their conversion to the lifter's layout.
+TO_H36M = {BLAZEPOSE33.name: blazepose_to_h36m, COCO17.name: coco_to_h36m}
 
 
 def synthesise_h36m(pose: np.ndarray, pelvis_thorax: bool = True) -> np.ndarray:

@@ -3,6 +3,8 @@ import pytest
 
 from posecli import skeleton as sk
 
+BP = sk.BLAZEPOSE33.names.index  # BlazePose landmark index by name
+
 
 def test_layout_is_consistent():
     assert len(sk.JOINTS) == len(sk.PARENTS) == 17
@@ -19,21 +21,21 @@ def test_blazepose_mapping_direct_and_synthesised_joints():
     conf = rng.uniform(0.5, 1, (4, 33))
     out, c = sk.blazepose_to_h36m(xy, conf)
     assert out.shape == (4, 17, 2) and c.shape == (4, 17)
-    np.testing.assert_allclose(out[:, sk.JOINTS.index("r_knee")], xy[:, sk.BP_R_KNEE])
-    np.testing.assert_allclose(out[:, sk.JOINTS.index("l_wrist")], xy[:, sk.BP_L_WRIST])
-    np.testing.assert_allclose(out[:, 0], (xy[:, sk.BP_L_HIP] + xy[:, sk.BP_R_HIP]) / 2)
-    np.testing.assert_allclose(out[:, 8], (xy[:, sk.BP_L_SHOULDER] + xy[:, sk.BP_R_SHOULDER]) / 2)
+    np.testing.assert_allclose(out[:, sk.JOINTS.index("r_knee")], xy[:, BP("r_knee")])
+    np.testing.assert_allclose(out[:, sk.JOINTS.index("l_wrist")], xy[:, BP("l_wrist")])
+    np.testing.assert_allclose(out[:, 0], (xy[:, BP("l_hip")] + xy[:, BP("r_hip")]) / 2)
+    np.testing.assert_allclose(out[:, 8], (xy[:, BP("l_shoulder")] + xy[:, BP("r_shoulder")]) / 2)
     np.testing.assert_allclose(out[:, 7], (out[:, 0] + out[:, 8]) / 2)
     # a synthesised joint is no more confident than its least confident source
-    assert (c[:, 0] == np.minimum(conf[:, sk.BP_L_HIP], conf[:, sk.BP_R_HIP])).all()
+    assert (c[:, 0] == np.minimum(conf[:, BP("l_hip")], conf[:, BP("r_hip")])).all()
 
 
 def test_head_is_above_neck_for_an_upright_face():
     xy = np.zeros((33, 2))
-    xy[[sk.BP_L_SHOULDER, sk.BP_R_SHOULDER]] = [[120, 200], [80, 200]]
-    xy[[sk.BP_L_EAR, sk.BP_R_EAR]] = [[110, 120], [90, 120]]
-    xy[[sk.BP_L_EYE, sk.BP_R_EYE]] = [[105, 115], [95, 115]]
-    xy[[sk.BP_MOUTH_L, sk.BP_MOUTH_R]] = [[104, 130], [96, 130]]
+    xy[[BP("l_shoulder"), BP("r_shoulder")]] = [[120, 200], [80, 200]]
+    xy[[BP("l_ear"), BP("r_ear")]] = [[110, 120], [90, 120]]
+    xy[[BP("l_eye"), BP("r_eye")]] = [[105, 115], [95, 115]]
+    xy[[BP("mouth_l"), BP("mouth_r")]] = [[104, 130], [96, 130]]
     out, _ = sk.blazepose_to_h36m(xy, np.ones(33))
     head, neck, thorax = out[10, 1], out[9, 1], out[8, 1]
     assert head < neck < thorax  # y grows downwards

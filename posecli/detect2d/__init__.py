@@ -1,15 +1,23 @@
 """2D keypoint detectors: a video frame in, people's keypoints out.
 
-The backend is BlazePose (MediaPipe Pose, two stages: person detector + landmark model) run
-with ai-edge-litert. This package depends on numpy, OpenCV and ai-edge-litert only (the latter
-imported when a detector is created). Modules, from the bottom up:
+Two detectors share the person detector, the crops and the tracker:
+- BlazePose (MediaPipe Pose: person detector + landmark model, 33 landmarks), run with
+  ai-edge-litert; the default, shipped.
+- HRNet-w32 (MMPose's COCO top-down model, 17 keypoints) on the person boxes, run with
+  onnxruntime (an ONNX file) or torch (an MMPose checkpoint); weights not shipped.
+This package depends on numpy, OpenCV and ai-edge-litert (imported when a detector is created);
+HRNet also on onnxruntime or torch. Modules, from the bottom up:
 
 - ``boxes``: SSD anchors, box decoding, IoU, NMS (any single-shot detector)
 - ``crops``: rotated square regions of interest and the frame <-> crop warps
 - ``runtime``: the TFLite runner (one base class for every model)
 - ``blazepose``: the two BlazePose models, one class each (PoseDetector, PoseLandmarker)
+- ``heatmaps``: keypoints from heatmaps (peaks, DARK refinement, flip test)
+- ``hrnet_net``: the HRNet-w32 network (torch) and MMPose checkpoint loading
+- ``hrnet``: HRNet top-down keypoints on person boxes (crops, runtimes, decoding)
 - ``tracker``: identities across frames, quality gates, left/right consistency (pure numpy)
-- ``solution``: models + tracker chained (BlazePose: one person; PoseTracker: everyone)
+- ``solution``: models + tracker chained (BlazePose: one person; PoseTracker: everyone, with
+  BlazePose's landmark model or HRNet as the second stage)
 
 Example::
 
@@ -26,6 +34,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -47,7 +56,7 @@ class Detection:
 @runtime_checkable
 class Detector(Protocol):
     name: str          # e.g. "blazepose-full"
-    layout: str        # "blazepose33" (later backends: "coco17" for HRNet)
+    layout: str        # "blazepose33" (BlazePose) or "coco17" (HRNet)
 
     def reset(self) -> None:
         """Forget tracking (start of a new video)."""
@@ -57,15 +66,16 @@ class Detector(Protocol):
 
 
 _BLAZEPOSE = ("blazepose-lite", "blazepose-full", "blazepose-heavy")
+_HRNET = ("hrnet",)
 
 
 def available_detectors() -> list[str]:
-    """Names accepted by :func:`create_detector`.
+    """Names accepted by :func:`create_tracker` (BlazePose's also by :func:`create_detector`).
 
-    ``blazepose-heavy`` is listed although its model is not shipped: creating it without the
-    file raises a WeightsError that says how to get it (:func:`download_model`).
+    ``blazepose-heavy`` and ``hrnet`` are listed although their models are not shipped:
+    creating them without the file raises a WeightsError that says how to get it.
     """
-    return list(_BLAZEPOSE)
+    return list(_BLAZEPOSE + _HRNET)
 
 
 def create_detector(name: str = "blazepose-full", threads: int = 2) -> Detector:
@@ -75,6 +85,8 @@ def create_detector(name: str = "blazepose-full", threads: int = 2) -> Detector:
         ValueError: unknown name.
         posecli.weights.WeightsError: a model file is missing or fails its checksum.
     """
+    if name in _HRNET:
+        raise ValueError(f"{name} runs in the multi-person tracker only: create_tracker({name!r})")
     if name not in _BLAZEPOSE:
         raise ValueError(f"unknown detector {name!r}; available: {', '.join(_BLAZEPOSE)}")
     from posecli.detect2d.solution import BlazePose
@@ -83,14 +95,26 @@ def create_detector(name: str = "blazepose-full", threads: int = 2) -> Detector:
 
 
 def create_tracker(name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
-                   detect_every: int = 3):
+                   detect_every: int = 3, pose_model: str | Path | None = None):
     """Build a multi-person tracker (:class:`posecli.detect2d.solution.PoseTracker`): called
-    on a frame it returns a list of Detection with stable ``track_id``. Errors as
-    :func:`create_detector`."""
-    if name not in _BLAZEPOSE:
-        raise ValueError(f"unknown detector {name!r}; available: {', '.join(_BLAZEPOSE)}")
-    from posecli.detect2d.solution import PoseTracker
+    on a frame it returns a list of Detection with stable ``track_id``.
 
+    ``pose_model``: for ``hrnet``, an ONNX file or an MMPose ``.pth`` checkpoint (default: the
+    model-zoo checkpoint, downloaded once into the user cache). Errors as
+    :func:`create_detector`; ValueError when ``pose_model`` is given to BlazePose.
+    """
+    if name not in _BLAZEPOSE + _HRNET:
+        raise ValueError(f"unknown detector {name!r}; available: {', '.join(_BLAZEPOSE + _HRNET)}")
+    from posecli.detect2d.solution import PoseTracker, TopDownKeypoints
+
+    if name in _HRNET:
+        from posecli.detect2d.hrnet import open_hrnet
+
+        stage2 = TopDownKeypoints(open_hrnet(pose_model, threads))
+        return PoseTracker(name, threads=threads, max_people=max_people,
+                           detect_every=detect_every, stage2=stage2)
+    if pose_model is not None:
+        raise ValueError(f"a pose model file is for --detector hrnet, not {name}")
     return PoseTracker(name, threads=threads, max_people=max_people, detect_every=detect_every)
 
 

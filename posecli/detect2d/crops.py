@@ -22,7 +22,7 @@ ROI_TARGET_ANGLE = math.pi / 2  # BlazePose: the alignment vector points up in t
 
 @dataclass(frozen=True)
 class Roi:
-    """A rotated square in frame pixels.
+    """A rotated square (or, with ``aspect`` != 1, rectangle) in frame pixels.
 
     ``angle`` (radians) rotates the crop's axes into the frame: a crop point at offset (dx, dy)
     from the crop centre (crop units scaled to frame pixels) lies at
@@ -33,6 +33,7 @@ class Roi:
     cy: float
     size: float
     angle: float
+    aspect: float = 1.0  # height / width; ``size`` is the width
 
 
 def roi_from_points(center: np.ndarray, scale_point: np.ndarray, enlarge: float = ROI_ENLARGE,
@@ -54,23 +55,30 @@ def roi_from_points(center: np.ndarray, scale_point: np.ndarray, enlarge: float 
     return Roi(float(c[0]), float(c[1]), size, angle)
 
 
-def crop_to_image_matrix(roi: Roi, out_size: int) -> np.ndarray:
-    """(2, 3) affine taking continuous crop pixels (0..out_size) to continuous frame pixels."""
-    k = roi.size / out_size
+def _wh(out_size: int | tuple[int, int]) -> tuple[int, int]:
+    return (out_size, out_size) if isinstance(out_size, (int, np.integer)) else tuple(out_size)
+
+
+def crop_to_image_matrix(roi: Roi, out_size: int | tuple[int, int]) -> np.ndarray:
+    """(2, 3) affine taking continuous crop pixels (0..out_size; an int for a square crop, or
+    (width, height)) to continuous frame pixels. The crop's height / width must be
+    ``roi.aspect``."""
+    ow, oh = _wh(out_size)
+    k = roi.size / ow
     c, s = math.cos(roi.angle) * k, math.sin(roi.angle) * k
-    h = out_size / 2
-    return np.array([[c, -s, roi.cx - c * h + s * h],
-                     [s, c, roi.cy - s * h - c * h]], dtype=np.float64)
+    hw, hh = ow / 2, oh / 2
+    return np.array([[c, -s, roi.cx - c * hw + s * hh],
+                     [s, c, roi.cy - s * hw - c * hh]], dtype=np.float64)
 
 
-def crop_to_image(points: np.ndarray, roi: Roi, out_size: int) -> np.ndarray:
+def crop_to_image(points: np.ndarray, roi: Roi, out_size: int | tuple[int, int]) -> np.ndarray:
     """Map (..., 2) crop pixels to frame pixels (the inverse of the crop warp)."""
     m = crop_to_image_matrix(roi, out_size)
     p = np.asarray(points, dtype=np.float64)
     return p @ m[:, :2].T + m[:, 2]
 
 
-def image_to_crop(points: np.ndarray, roi: Roi, out_size: int) -> np.ndarray:
+def image_to_crop(points: np.ndarray, roi: Roi, out_size: int | tuple[int, int]) -> np.ndarray:
     """Map (..., 2) frame pixels to crop pixels."""
     m = cv2.invertAffineTransform(crop_to_image_matrix(roi, out_size))
     p = np.asarray(points, dtype=np.float64)
@@ -97,19 +105,21 @@ def area_resize(img: np.ndarray, width: int, height: int) -> tuple[np.ndarray, i
     return img, w, h
 
 
-def warp_roi(frame: np.ndarray, roi: Roi, out_size: int,
+def warp_roi(frame: np.ndarray, roi: Roi, out_size: int | tuple[int, int],
              border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
-    """Cut the rotated square ``roi`` out of ``frame`` (H, W, C) as (out_size, out_size, C).
+    """Cut ``roi`` out of ``frame`` (H, W, C) as (out_size, out_size, C), or (height, width, C)
+    for ``out_size`` = (width, height).
 
     When the ROI is much larger than the output the covered part of the frame is first shrunk
     with area averaging, so that the bilinear warp does not alias.
     """
+    ow, oh = _wh(out_size)
     m = crop_to_image_matrix(roi, out_size)            # crop -> frame, continuous
-    shrink = roi.size / out_size
+    shrink = roi.size / ow
     src, offset, f = frame, np.zeros(2), np.ones(2)
     if shrink > 1.5:
-        corners = crop_to_image(np.array([[0, 0], [out_size, 0], [0, out_size],
-                                          [out_size, out_size]], float), roi, out_size)
+        corners = crop_to_image(np.array([[0, 0], [ow, 0], [0, oh], [ow, oh]], float),
+                                roi, out_size)
         h, w = frame.shape[:2]
         x0, y0 = np.clip(np.floor(corners.min(0)).astype(int) - 1, 0, [w, h])
         x1, y1 = np.clip(np.ceil(corners.max(0)).astype(int) + 1, 0, [w, h])
@@ -124,7 +134,7 @@ def warp_roi(frame: np.ndarray, roi: Roi, out_size: int,
     ms *= f[:, None]
     # pixel indices: crop index i has centre i + 0.5; source centre j + 0.5 -> index j
     ms[:, 2] += ms[:, :2].sum(1) * 0.5 - 0.5
-    return cv2.warpAffine(src, ms, (out_size, out_size),
+    return cv2.warpAffine(src, ms, (ow, oh),
                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border)
 
 
@@ -133,8 +143,12 @@ def letterbox_roi(height: int, width: int) -> Roi:
     return Roi(width / 2, height / 2, float(max(height, width)), 0.0)
 
 
-def roi_from_box(box: np.ndarray, enlarge: float = 1.25) -> Roi:
-    """The unrotated square around a box [x0, y0, x1, y1] (pixels): side = the longer box side
-    times ``enlarge``, same centre (the usual top-down crop, e.g. for an HRNet)."""
+def roi_from_box(box: np.ndarray, enlarge: float = 1.25, aspect: float = 1.0) -> Roi:
+    """The usual top-down crop around a box [x0, y0, x1, y1] (pixels): same centre, both sides
+    times ``enlarge``, then the shorter side (relative to ``aspect`` = height / width) grown
+    until height / width = ``aspect`` (so the person is not distorted; as MMPose's
+    GetBBoxCenterScale + TopdownAffine). ``aspect`` 1 gives the square of the longer side."""
     x0, y0, x1, y1 = (float(v) for v in box)
-    return Roi((x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) * enlarge, 0.0)
+    w, h = (x1 - x0) * enlarge, (y1 - y0) * enlarge
+    w = max(w, h / aspect)
+    return Roi((x0 + x1) / 2, (y0 + y1) / 2, w, 0.0, aspect)

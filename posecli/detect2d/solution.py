@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +24,24 @@ from posecli.detect2d.blazepose import (AUX_CENTER, AUX_SCALE, DET_MIN_SCORE, DE
                                         PoseLandmarker, landmark_path)
 from posecli.detect2d.boxes import points_box
 from posecli.detect2d.crops import Roi, roi_from_points
-from posecli.detect2d.tracker import (BLAZEPOSE33, Candidate, Tracker, body_scale,
+from posecli.detect2d.tracker import (BLAZEPOSE33, COCO17, Candidate, Tracker, body_scale,
                                       colour_histogram, outside_frame, plausible)
 
-__all__ = ["BlazePose", "PoseTracker", "OUTSIDE_CONF", "check_frame"]
+__all__ = ["BlazePose", "PoseTracker", "BlazePoseLandmarks", "TopDownKeypoints", "Pose2D",
+           "OUTSIDE_CONF", "check_frame"]
 
 #: Confidence given to a joint outside the picture: below the gap-filling threshold (0.1), so
 #: downstream such a joint is interpolated or flagged missing instead of trusted.
 OUTSIDE_CONF = 0.05
+
+
+@dataclass
+class Pose2D:
+    """A second stage's result for one crop, in frame pixels."""
+    xy: np.ndarray      # (K, 2)
+    conf: np.ndarray    # (K,) in [0, 1]
+    score: float        # presence of a person in the crop, in [0, 1]
+    extra: object       # the model's own result (kept on the track)
 
 
 def check_frame(frame: np.ndarray) -> np.ndarray:
@@ -135,6 +145,63 @@ class BlazePose:
         return Detection(res.xy[:NUM_LANDMARKS].copy(), conf, float(np.clip(res.score, 0, 1)))
 
 
+class BlazePoseLandmarks:
+    """BlazePose's landmark model as the tracker's second stage: a rotated ROI per person, from
+    the detector's body circle or the person's own auxiliary landmarks of the previous frame."""
+
+    layout = LAYOUT
+    spec = BLAZEPOSE33
+
+    def __init__(self, landmarker: PoseLandmarker, min_presence: float = MIN_PRESENCE) -> None:
+        self.landmarker, self.min_presence = landmarker, min_presence
+
+    def roi_for_detection(self, p: PoseBox) -> Roi:
+        return p.roi()
+
+    def roi_for_track(self, t) -> Roi | None:
+        return _tracking_roi(t.extra) if isinstance(t.extra, LandmarkResult) else None
+
+    def __call__(self, frame: np.ndarray, rois: list[Roi]) -> list[Pose2D]:
+        out = []
+        for roi in rois:
+            res = self.landmarker(frame, roi)
+            conf = res.visibility[:NUM_LANDMARKS] * res.presence[:NUM_LANDMARKS]
+            out.append(Pose2D(res.xy[:NUM_LANDMARKS].copy(), conf, float(res.score), res))
+        return out
+
+
+class TopDownKeypoints:
+    """A top-down heatmap model (HRNet) as the tracker's second stage: an upright 3:4 crop per
+    person, from the detector's body circle or the person's keypoints of the previous frame."""
+
+    spec = COCO17
+
+    def __init__(self, model, min_presence: float | None = None) -> None:
+        from posecli.detect2d import hrnet
+
+        self.model, self.layout = model, model.layout
+        self.min_presence = hrnet.MIN_SCORE if min_presence is None else min_presence
+        self._hrnet = hrnet
+
+    def roi_for_detection(self, p: PoseBox) -> Roi:
+        # BlazePose's circle is centred on the hips with a radius reaching the head: the body
+        # spans +-r along its up direction and about +-0.75 r across it
+        c, up = p.keypoints[0], p.keypoints[1] - p.keypoints[0]
+        r = float(np.hypot(*up))
+        u = np.abs(up) / max(r, 1e-9)
+        half = r * (u + 0.75 * u[::-1])
+        return self._hrnet.box_roi(np.concatenate([c - half, c + half]))
+
+    def roi_for_track(self, t) -> Roi | None:
+        box = points_box(t.xy, t.conf, 0.3)
+        if not np.isfinite(box).all() or min(box[2] - box[0], box[3] - box[1]) < 1:
+            return None
+        return self._hrnet.box_roi(box, self._hrnet.KEYPOINT_BOX_PADDING)
+
+    def __call__(self, frame: np.ndarray, rois: list[Roi]) -> list[Pose2D]:
+        return [Pose2D(r.xy, r.conf, r.score, r) for r in self.model(frame, rois)]
+
+
 class PoseTracker:
     """Every person in a video, with stable identities (see the module docstring).
 
@@ -142,7 +209,12 @@ class PoseTracker:
     ordered by track id. Identities start at 1 and are never reused within a video.
 
     Args:
-        max_people: people followed at once (the landmark model runs once per person a frame).
+        name: ``blazepose-lite|full|heavy`` (BlazePose's landmark model as the second stage), or
+            any name when ``stage2`` is given.
+        stage2: the keypoint model run on each person's crop (default: BlazePose's landmark
+            model of ``name``; :class:`TopDownKeypoints` for HRNet). The person detector is
+            BlazePose's in both cases.
+        max_people: people followed at once (the keypoint model runs once per person a frame).
         detect_every: frames between person-detector runs while everyone followed is found
             (newcomers wait at most this long); the detector also runs whenever a followed
             person was lost, and on every frame while nobody is followed.
@@ -150,27 +222,34 @@ class PoseTracker:
             tiles of the frame (5 runs), for people too small for the whole-frame letterbox.
         roi_lead: a track's ROI is moved by this many frames of its velocity (on the composite
             clips 1.0 gives 4.28 px limb error against 4.31 px with 0.0, MediaPipe's choice).
-        min_presence: landmark results below this pose-presence probability are dropped.
+        min_presence: landmark results below this pose-presence probability are dropped
+            (BlazePose's second stage).
         Others as :class:`BlazePose`.
     """
-
-    layout = LAYOUT
 
     def __init__(self, name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
                  detect_every: int = 3, tile_every: int = 10, roi_lead: float = 1.0,
                  min_detection_score: float = DET_MIN_SCORE,
                  min_presence: float = MIN_PRESENCE, refine: bool = True,
                  tile_fallback: bool = True, detector_file: str | Path = DETECTOR_FILE,
-                 landmark_file: str | Path | None = None, tracker: Tracker | None = None) -> None:
+                 landmark_file: str | Path | None = None, tracker: Tracker | None = None,
+                 stage2=None) -> None:
         if max_people < 1 or detect_every < 1:
             raise ValueError("max_people and detect_every must be at least 1")
         self.name = name
-        self.detector, self.landmarker = _models(name, threads, detector_file, landmark_file,
-                                                 refine, min_detection_score, tile_fallback)
+        if stage2 is None:
+            self.detector, landmarker = _models(name, threads, detector_file, landmark_file,
+                                                refine, min_detection_score, tile_fallback)
+            stage2 = BlazePoseLandmarks(landmarker, min_presence)
+        else:
+            self.detector = PoseDetector(detector_file, threads, min_detection_score,
+                                         tile_fallback)
+        self.stage2 = stage2
+        self.layout = stage2.layout
+        self.spec = stage2.spec
         self.max_people, self.detect_every, self.tile_every = max_people, detect_every, tile_every
-        self.min_presence = min_presence
         self.lead = roi_lead
-        self.tracker = tracker or Tracker(spec=BLAZEPOSE33)
+        self.tracker = tracker or Tracker(spec=self.spec)
         #: why candidates were rejected on the last call, and stage timings (benchmarks, tests)
         self.last_rejected: list[str] = []
         self.last_timing: dict[str, float] = {}
@@ -179,24 +258,22 @@ class PoseTracker:
         """Forget every track (call at the start of a new video)."""
         self.tracker.reset()
 
-    def _candidate(self, frame: np.ndarray, res: LandmarkResult, source: int | None
+    def _candidate(self, frame: np.ndarray, pose: Pose2D, source: int | None
                    ) -> Candidate | None:
-        """Gate a landmark result: presence, plausible body; joints outside the picture get
+        """Gate a keypoint result: presence, plausible body; joints outside the picture get
         ``OUTSIDE_CONF``."""
-        if res.score < self.min_presence:
+        if pose.score < self.stage2.min_presence:
             self.last_rejected.append("low presence")
             return None
         h, w = frame.shape[:2]
-        xy = res.xy[:NUM_LANDMARKS].copy()
-        conf = res.visibility[:NUM_LANDMARKS] * res.presence[:NUM_LANDMARKS]
-        out = outside_frame(xy, w, h)
-        conf = np.where(out, np.minimum(conf, OUTSIDE_CONF), conf)
-        ok, why = plausible(xy, conf)
+        out = outside_frame(pose.xy, w, h)
+        conf = np.where(out, np.minimum(pose.conf, OUTSIDE_CONF), pose.conf)
+        ok, why = plausible(pose.xy, conf, self.spec)
         if not ok:
             self.last_rejected.append(why)
             return None
-        return Candidate(xy, conf, float(np.clip(res.score, 0, 1)), source, res,
-                         colour_histogram(frame, xy))
+        return Candidate(pose.xy, conf, float(np.clip(pose.score, 0, 1)), source, pose.extra,
+                         colour_histogram(frame, pose.xy, self.spec))
 
     def __call__(self, frame: np.ndarray) -> list[Detection]:
         frame = check_frame(frame)
@@ -205,13 +282,16 @@ class PoseTracker:
         t0 = time.perf_counter()
         cands: list[Candidate] = []
         live = self.tracker.live()
+        rois, sources = [], []
         for t in live[:self.max_people]:  # 1. each live person where their motion puts them
-            roi = _tracking_roi(t.extra) if isinstance(t.extra, LandmarkResult) else None
+            roi = self.stage2.roi_for_track(t)
             if roi is None:
                 continue
-            roi = replace(roi, cx=roi.cx + self.lead * float(t.velocity[0]),
-                          cy=roi.cy + self.lead * float(t.velocity[1]))
-            c = self._candidate(frame, self.landmarker(frame, roi), t.id)
+            rois.append(replace(roi, cx=roi.cx + self.lead * float(t.velocity[0]),
+                                cy=roi.cy + self.lead * float(t.velocity[1])))
+            sources.append(t.id)
+        for pose, source in zip(self.stage2(frame, rois), sources):
+            c = self._candidate(frame, pose, source)
             if c is not None:
                 cands.append(c)
         timing["landmark"] += time.perf_counter() - t0
@@ -225,13 +305,15 @@ class PoseTracker:
             people = self.detector(frame, tiles=tiles if not live or tiles else False)
             timing["detect"] = time.perf_counter() - t1
             t1 = time.perf_counter()
+            hips = list(self.spec.hips)
             for p in people:
                 if len(cands) >= self.max_people:
                     break
-                if any(np.linalg.norm(p.keypoints[0] - c.xy[[23, 24]].mean(0))
-                       < 0.6 * body_scale(c.xy) for c in cands):
+                if any(np.linalg.norm(p.keypoints[0] - c.xy[hips].mean(0))
+                       < 0.6 * body_scale(c.xy, self.spec) for c in cands):
                     continue  # someone already followed
-                c = self._candidate(frame, self.landmarker(frame, p.roi()), None)
+                pose = self.stage2(frame, [self.stage2.roi_for_detection(p)])[0]
+                c = self._candidate(frame, pose, None)
                 if c is not None and not any(_overlap(c, k) > 0.6 for k in cands):
                     cands.append(c)  # (a newcomer mostly inside someone followed is them again)
             timing["landmark"] += time.perf_counter() - t1

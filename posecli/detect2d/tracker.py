@@ -29,7 +29,7 @@ from posecli import skeleton
 from posecli.detect2d.boxes import iou, points_box
 from posecli.skeleton import Layout
 
-__all__ = ["BodySpec", "BLAZEPOSE33", "Candidate", "Track", "Tracker", "body_scale", "centre",
+__all__ = ["BodySpec", "BLAZEPOSE33", "COCO17", "Candidate", "Track", "Tracker", "body_scale", "centre",
            "plausible", "outside_frame", "oks", "fix_left_right", "colour_histogram",
            "histogram_distance"]
 
@@ -66,6 +66,10 @@ def body_spec(layout: Layout, sigmas: tuple[float, ...]) -> BodySpec:
 BLAZEPOSE33 = body_spec(skeleton.BLAZEPOSE33, tuple(
     [0.05] * 11 + [0.08, 0.08, 0.07, 0.07, 0.06, 0.06] + [0.06] * 6
     + [0.1, 0.1, 0.09, 0.09, 0.09, 0.09] + [0.09] * 4))
+
+#: COCO's 17 keypoints (HRNet), with the same per-joint falloffs as BlazePose's.
+COCO17 = body_spec(skeleton.COCO17, tuple(
+    [0.05] * 5 + [0.08, 0.08, 0.07, 0.07, 0.06, 0.06, 0.1, 0.1, 0.09, 0.09, 0.09, 0.09]))
 
 
 # ---------------------------------------------------------------------------------------------
