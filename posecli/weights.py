@@ -5,7 +5,7 @@ The manifest maps a file name to its sha256 and provenance::
     {"files": {"pose_landmark_full.tflite": {"sha256": "...", "licence": "Apache-2.0", ...}}}
 
 Files are looked up in, in order: an explicit path, ``$POSECLI_WEIGHTS``, the ``weights/``
-folder of a source checkout, and ``~/.cache/posecli``.
+folder of a source checkout, and the user cache (:func:`user_cache`).
 """
 from __future__ import annotations
 
@@ -17,13 +17,26 @@ from pathlib import Path
 from posecli.errors import WeightsError  # re-exported: posecli.weights.WeightsError
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-USER_CACHE = Path(os.environ.get("POSECLI_CACHE") or Path.home() / ".cache" / "posecli")
 
+
+def user_cache() -> Path:
+    """The user cache folder for downloads and exports, read from the environment at each call.
+
+    ``$POSECLI_CACHE``, else ``$XDG_CACHE_HOME/posecli``, else ``~/.cache/posecli``. An empty or
+    relative ``XDG_CACHE_HOME`` is ignored, as the XDG base directory specification requires.
+    The folder is not created here.
+    """
+    own = os.environ.get("POSECLI_CACHE")
+    if own:
+        return Path(own)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "posecli"
 
 
 def search_dirs() -> list[Path]:
     env = os.environ.get("POSECLI_WEIGHTS")
-    return ([Path(env)] if env else []) + [REPO_WEIGHTS, USER_CACHE]
+    return ([Path(env)] if env else []) + [REPO_WEIGHTS, user_cache()]
 
 
 def load_manifest() -> dict:

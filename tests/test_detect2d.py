@@ -171,7 +171,7 @@ def test_corrupt_model_is_refused(tmp_path, monkeypatch):
 
 def test_missing_heavy_model_says_how_to_get_it(tmp_path, monkeypatch):
     if any((d / "pose_landmark_heavy.tflite").is_file() for d in weights.search_dirs()):
-        monkeypatch.setattr(weights, "USER_CACHE", tmp_path / "empty")
+        monkeypatch.setenv("POSECLI_CACHE", str(tmp_path / "empty"))
         monkeypatch.delenv("POSECLI_WEIGHTS", raising=False)
         if (weights.REPO_WEIGHTS / "pose_landmark_heavy.tflite").is_file():
             pytest.skip("heavy model present in the repository weights folder")
@@ -239,7 +239,6 @@ def test_download_model_offline(tmp_path, monkeypatch):
     import hashlib
     import io
     import tarfile
-    import urllib.request
 
     payload = b"not really a model"
     tgz = tmp_path / "pkg.tgz"
@@ -247,7 +246,9 @@ def test_download_model_offline(tmp_path, monkeypatch):
         info = tarfile.TarInfo("package/pose_landmark_heavy.tflite")
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
-    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: open(tgz, "rb"))
+    # the network is a file:// URL: the same urllib path as https, with no server
+    monkeypatch.setitem(bp.DOWNLOADABLE, "pose_landmark_heavy.tflite",
+                        (tgz.as_uri(), "package/pose_landmark_heavy.tflite"))
     good = {"pose_landmark_heavy.tflite": {"sha256": hashlib.sha256(payload).hexdigest()}}
     monkeypatch.setattr(weights, "load_manifest", lambda: good)
     out = bp.download_model("blazepose-heavy", dest=tmp_path / "cache")

@@ -154,7 +154,7 @@ def landmark_path(name: str, landmark_file: str | Path | None = None) -> Path:
             raise weights.WeightsError(
                 f"{name}: model file {Path(lmk_name).name} is not installed (it is not shipped, "
                 f"27.7 MB); get it with: python -c \"from posecli.detect2d import download_model; "
-                f"download_model('{name}')\" (saves to {weights.USER_CACHE}), or put it in "
+                f"download_model('{name}')\" (saves to {weights.user_cache()}), or put it in "
                 "$POSECLI_WEIGHTS") from None
         raise
 
@@ -265,13 +265,16 @@ class PoseLandmarker(TFLiteModel):
 def download_model(name: str, dest: str | Path | None = None) -> Path:
     """Download a model that is not shipped (``blazepose-heavy``) and verify its sha256.
 
-    Fetches the npm tarball of @mediapipe/pose (network needed, ~30 MB), extracts the model
-    into ``dest`` (default ``~/.cache/posecli``) and returns its path.
+    Fetches the npm tarball of @mediapipe/pose (network needed, ~30 MB, with a progress bar on a
+    terminal), extracts the model into ``dest`` (default the user cache,
+    :func:`posecli.weights.user_cache`) and returns its path. A network failure is a one-line
+    WeightsError that names the URL.
     """
     import shutil
     import tarfile
     import tempfile
-    import urllib.request
+
+    from posecli.download import download
 
     fname = LANDMARK_FILES.get(name, name)
     if fname not in DOWNLOADABLE:
@@ -279,12 +282,13 @@ def download_model(name: str, dest: str | Path | None = None) -> Path:
                          f"{', '.join(k for k, v in LANDMARK_FILES.items() if v in DOWNLOADABLE)}")
     url, member = DOWNLOADABLE[fname]
     expected = weights.load_manifest().get(fname, {}).get("sha256")
-    dest = Path(dest) if dest else weights.USER_CACHE
+    dest = Path(dest) if dest else weights.user_cache()
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        tgz = Path(tmp) / "pkg.tgz"
-        with urllib.request.urlopen(url, timeout=60) as r, open(tgz, "wb") as f:
-            shutil.copyfileobj(r, f)
+        # no pin for the tarball (npm publishes sha512/sha1 only): the member's sha256 is checked
+        tgz = download(url, Path(tmp) / "pkg.tgz",
+                       hint=f"download it elsewhere and put {fname} (the tarball's {member}) "
+                            "in $POSECLI_WEIGHTS")
         with tarfile.open(tgz, "r:gz") as tar:
             src = tar.extractfile(member)
             if src is None:

@@ -90,12 +90,12 @@ def cached_session(model, path: str | Path, digest: str, cache: str | Path | Non
                    threads: int = 0) -> OnnxSession:
     """Session for a loaded checkpoint: reuses ``<checkpoint>.onnx`` or a cached export whose
     recorded checksum matches ``digest`` (the checkpoint's sha256), else exports into the
-    cache (``~/.cache/posecli``)."""
+    user cache (:func:`posecli.weights.user_cache`)."""
     import onnx
 
-    from posecli.weights import USER_CACHE
+    from posecli.weights import user_cache
 
-    candidates = [Path(path).with_suffix(".onnx"), Path(cache or USER_CACHE) / f"lifter-{digest[:16]}.onnx"]
+    candidates = [Path(path).with_suffix(".onnx"), Path(cache or user_cache()) / f"lifter-{digest[:16]}.onnx"]
     for c in candidates:
         if not c.is_file():
             continue

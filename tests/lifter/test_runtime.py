@@ -22,7 +22,7 @@ def test_flip_tta_makes_the_lifter_exactly_mirror_symmetric(weights, backend, tm
     # 1e-5 m); without it an untrained model is far from symmetric, so the test can fail.
     if backend == "onnx":
         pytest.importorskip("onnxruntime")
-        monkeypatch.setattr("posecli.weights.USER_CACHE", tmp_path)
+        monkeypatch.setenv("POSECLI_CACHE", str(tmp_path))
     x = np.random.default_rng(0).normal(0, 0.3, (60, 17, 2)).astype(np.float32)
     perm = flip_permutation()
     on = load_lifter(weights, backend=backend, flip=True)
@@ -34,7 +34,7 @@ def test_flip_tta_makes_the_lifter_exactly_mirror_symmetric(weights, backend, tm
 
 def test_torch_and_onnx_runtimes_agree(weights, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
-    monkeypatch.setattr("posecli.weights.USER_CACHE", tmp_path)
+    monkeypatch.setenv("POSECLI_CACHE", str(tmp_path))
     x = np.random.default_rng(1).normal(0, 0.3, (100, 17, 2)).astype(np.float32)
     a = load_lifter(weights, backend="torch", stride=5)(x)
     b = load_lifter(weights, backend="onnx", stride=5)(x)
