@@ -94,7 +94,8 @@ def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int
         per_frame.append(trk(frame))
         if progress:
             progress("detect", i + 1, info.num_frames)
-    tracks = collect_tracks(per_frame, lr_fixes=trk.tracker.lr_fixed)
+    tracks = collect_tracks(per_frame, skeleton.LAYOUTS[trk.layout].joints,
+                            lr_fixes=trk.tracker.lr_fixed)
     info = dataclasses.replace(info, report=reader.report)  # the frames' timestamps, truncation
     det_info = {"name": trk.name, "layout": trk.layout}
     if hasattr(trk.stage2, "model"):  # HRNet: which file and runtime

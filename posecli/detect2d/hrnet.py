@@ -97,11 +97,18 @@ class HRNetPose:
         self.description = description
         self._perm = skeleton.COCO17.flip_permutation()
 
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        y = np.asarray(self.net(x), np.float32)
+        if y.ndim != 4 or y.shape[:2] != (len(x), skeleton.COCO17.joints):
+            raise weights.WeightsError(f"{self.description}: heatmaps of shape {y.shape} for "
+                                       f"{len(x)} crops, expected ({len(x)}, 17, H, W)")
+        return y
+
     def heatmaps(self, x: np.ndarray) -> np.ndarray:
         """(N, 3, 256, 192) input -> (N, 17, 64, 48) heatmaps, flip-tested when ``flip``."""
         if not self.flip:
-            return np.asarray(self.net(x), np.float32)
-        both = np.asarray(self.net(np.concatenate([x, x[..., ::-1]])), np.float32)
+            return self._run(x)
+        both = self._run(np.concatenate([x, x[..., ::-1]]))
         n = len(x)
         return (both[:n] + unflip(both[n:], self._perm)) / 2
 

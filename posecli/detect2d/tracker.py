@@ -230,10 +230,11 @@ class Track:
     streak: int = 1                 # consecutive frames seen up to the last one
     lr_run: int = 0                 # consecutive frames relabelled up to the last one
 
-    def predicted_centre(self, frame: int, horizon: int = 5) -> np.ndarray:
+    def predicted_centre(self, frame: int, spec: BodySpec = BLAZEPOSE33, horizon: int = 5
+                         ) -> np.ndarray:
         """(2,) px: the centre expected at ``frame``; the constant-velocity guess is trusted for
         ``horizon`` frames at most (a person who stopped behind someone does not fly on)."""
-        return centre(self.xy) + self.velocity * min(frame - self.last_frame, horizon)
+        return centre(self.xy, spec) + self.velocity * min(frame - self.last_frame, horizon)
 
 
 @dataclass
@@ -288,7 +289,8 @@ class Tracker:
             t = self.tracks.get(c.source) if c.source is not None else None
             if t is None:
                 return (1, 0.0, -c.score)
-            d = np.linalg.norm(centre(c.xy, self.spec) - t.predicted_centre(self.frame + 1))
+            d = np.linalg.norm(centre(c.xy, self.spec)
+                               - t.predicted_centre(self.frame + 1, self.spec))
             return (0, d / t.scale, -c.score)
 
         def same(c: Candidate, k: Candidate) -> bool:
@@ -307,7 +309,7 @@ class Tracker:
         """Association cost of candidate ``c`` to track ``t``: predicted-centre distance in
         torso lengths (the allowance grows with the time lost), size change, appearance."""
         gap = frame - t.last_frame
-        d = np.linalg.norm(centre(c.xy, self.spec) - t.predicted_centre(frame))
+        d = np.linalg.norm(centre(c.xy, self.spec) - t.predicted_centre(frame, self.spec))
         dist = d / (t.scale * (1.0 + 0.15 * (gap - 1)))
         size = abs(np.log(body_scale(c.xy, self.spec) / t.scale))
         return float(dist + size + 1.5 * histogram_distance(t.appearance, c.appearance))
@@ -323,7 +325,7 @@ class Tracker:
         for c in cands:  # 1. a track's own candidate, where the motion model expects it
             t = self.tracks.get(c.source) if c.source is not None else None
             if t is not None and t.last_frame == f - 1 and not any(p[0] is t for p in pairs):
-                d = np.linalg.norm(centre(c.xy, self.spec) - t.predicted_centre(f))
+                d = np.linalg.norm(centre(c.xy, self.spec) - t.predicted_centre(f, self.spec))
                 if d < self.motion_gate * t.scale:
                     pairs.append((t, c))
                     continue
