@@ -2,6 +2,7 @@
 
     python benchmarks/e2e_accuracy.py [CLIPS_DIR_OR_MP4 ...] [--weights lifter.pt]
                                       [--detector blazepose-full] [--json out.json]
+    python benchmarks/e2e_accuracy.py ... --detector hrnet --pose-model hrnet.pth|hrnet.onnx
 
 The clips are made by ``tools/render_clips.py`` (an Anny body posed by held-out CMU mocap,
 filmed by a known camera; ``<clip>.mp4`` + ``<clip>.truth.npz``). Generate the benchmark set
@@ -13,7 +14,7 @@ Default input: /work/cache/rendered if it holds clips, else the shipped ``exampl
 
 Per clip, it reports
 - det%: frames where the detector found the person;
-- 2D px: the detector's error (BlazePose landmarks, before any gap filling) against the
+- 2D px: the detector's error (its own keypoints, before any gap filling) against the
   projected truth on the 12 limb joints (shoulders, elbows, wrists, hips, knees, ankles), mean
   over detected frames; 2D17 px: the same for the 17 H36M joints posecli feeds the lifter
   (head, neck, thorax, spine, pelvis synthesised from the landmarks, gaps filled);
@@ -36,7 +37,15 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = Path("/work/cache/rendered")
 
 # BlazePose landmark -> H36M joint, for the 12 limb joints both layouts measure directly.
-LIMBS = {11: 11, 13: 12, 15: 13, 12: 14, 14: 15, 16: 16, 23: 4, 25: 5, 27: 6, 24: 1, 26: 2, 28: 3}
+LIMB_NAMES = ("l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
+              "l_hip", "l_knee", "l_ankle", "r_hip", "r_knee", "r_ankle")
+
+
+def limbs(layout: str) -> dict[int, int]:
+    """The 12 limb joints: detector layout index -> H36M index (BlazePose-33 or COCO-17)."""
+    from posecli.skeleton import H36M17, LAYOUTS
+    src = LAYOUTS[layout].names
+    return {src.index(n): H36M17.names.index(n) for n in LIMB_NAMES}
 # H36M joints that MediaPipe's world landmarks measure or build as we do (pelvis, hips, knees,
 # ankles, thorax, shoulders, elbows, wrists): the comparison with benchmarks/mediapipe_accuracy.py
 SHARED14 = [0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16]
@@ -72,14 +81,14 @@ def load_truth(video: Path) -> dict:
         return {k: t[k] for k in t.files}
 
 
-def evaluate_clip(video: Path, lifter, detector: str) -> dict:
+def evaluate_clip(video: Path, lifter, detector: str, pose_model: str | None = None) -> dict:
     from posecli.training.metrics import mpjpe, mpjve, p_mpjpe
     from posecli.pipeline import lift_keypoints, lift_video
 
     tr = load_truth(video)
     gt = tr["joints3d_cam"] - tr["joints3d_cam"][:, :1]
     t0 = time.time()
-    res = lift_video(video, detector=detector, lifter=lifter)
+    res = lift_video(video, detector=detector, lifter=lifter, pose_model=pose_model)
     seconds = time.time() - t0
     n = min(len(gt), len(res.pose3d))
     if n != len(gt):
@@ -89,7 +98,7 @@ def evaluate_clip(video: Path, lifter, detector: str) -> dict:
     found = np.asarray(res.flags[:n]) == "detected"
     lm = np.asarray(res.landmarks[:n], float)
     j2d = tr["joints2d"][:n]
-    err2d = np.array([np.linalg.norm(lm[:, b] - j2d[:, h], axis=-1) for b, h in LIMBS.items()]).T
+    err2d = np.array([np.linalg.norm(lm[:, b] - j2d[:, h], axis=-1) for b, h in limbs(res.detector["layout"]).items()]).T
     err17 = np.linalg.norm(np.asarray(res.keypoints[:n]) - j2d, axis=-1)
     height_px = np.ptp(j2d[..., 1], axis=1)
     gt_res = lift_keypoints(j2d, np.ones(j2d.shape[:2]), int(tr["width"]), int(tr["height"]),
@@ -144,7 +153,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("clips", nargs="*", help="folders of rendered clips or .mp4 files")
     ap.add_argument("--weights", default=None, help="lifter checkpoint (default: shipped lifter.pt)")
-    ap.add_argument("--detector", default="blazepose-full")
+    ap.add_argument("--detector", default="blazepose-full", help="blazepose-lite|full|heavy or hrnet")
+    ap.add_argument("--pose-model", default=None, help="hrnet: an ONNX file or MMPose .pth checkpoint")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     ap.add_argument("--per-joint", action="store_true", help="also print errors per joint")
     a = ap.parse_args(argv)
@@ -158,7 +168,7 @@ def main(argv=None) -> int:
     lifter = load_lifter(a.weights)
     rows = []
     for v in clips:
-        r = evaluate_clip(v, lifter, a.detector)
+        r = evaluate_clip(v, lifter, a.detector, a.pose_model)
         rows.append(r)
         print(f"{r['clip']}: det {r['detected']:.0%}, 2D {r['err2d_limbs_px']:.1f} px, "
               f"P1 {r['p1']:.1f} mm (GT 2D: {r['gt2d_p1']:.1f} mm), {r['seconds']:.0f} s",
