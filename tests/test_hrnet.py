@@ -89,6 +89,29 @@ def test_mmpose_checkpoint_loads(tmp_path, random_net, head):
         assert torch.equal(load_checkpoint(path)(x), random_net(x))
 
 
+class _Payload:
+    """Unpickling this would create a file: a checkpoint must never run code."""
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def test_checkpoint_meta_objects_load_without_running_code(tmp_path, random_net):
+    """mmengine writes numpy arrays and config objects into ``meta`` (torch's weights_only
+    loader refuses them): the tensors still load, and nothing in the pickle is executed."""
+    import torch
+    from posecli.detect2d.hrnet import load_checkpoint
+    flag = tmp_path / "executed"
+    meta = {"dataset_meta": {"sigmas": np.ones(17)}, "payload": _Payload(flag)}
+    torch.save({"meta": meta, "state_dict": mmpose_names(random_net.state_dict())}, tmp_path / "m.pth")
+    x = torch.randn(1, 3, 256, 192)
+    with torch.inference_mode():
+        assert torch.equal(load_checkpoint(tmp_path / "m.pth")(x), random_net(x))
+    assert not flag.exists()
+
+
 def test_foreign_checkpoint_is_one_clear_error(tmp_path, random_net):
     import torch
     from posecli.detect2d.hrnet import load_checkpoint

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from posecli import skeleton, weights
@@ -70,7 +71,9 @@ def box_roi(box: np.ndarray, padding: float = BOX_PADDING) -> Roi:
 
 def preprocess(frame: np.ndarray, rois: list[Roi]) -> np.ndarray:
     """Crops of ``frame`` (H, W, 3) uint8 RGB -> (N, 3, 256, 192) float32, normalised."""
-    crops = np.stack([warp_roi(frame, r, INPUT_SIZE) for r in rois]).astype(np.float32)
+    # black outside the frame, as MMPose's TopdownAffine (what the model was trained with)
+    crops = np.stack([warp_roi(frame, r, INPUT_SIZE, cv2.BORDER_CONSTANT) for r in rois])
+    crops = crops.astype(np.float32)
     return np.ascontiguousarray(((crops - PIXEL_MEAN) / PIXEL_STD).transpose(0, 3, 1, 2))
 
 

@@ -14,6 +14,7 @@ facts of MMPose's config ``td-hm_hrnet-w32_8xb64-210e_coco-256x192.py``; the cod
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,6 +196,50 @@ def mmpose_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return out
 
 
+class _Placeholder:
+    """Stands in for any object of a checkpoint other than tensors and plain containers (numpy
+    arrays, config objects in MMPose's ``meta``): built and filled without running any code."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __setstate__(self, state) -> None:
+        pass
+
+    def __call__(self, *args, **kwargs) -> "_Placeholder":  # a placeholder for a function
+        return _Placeholder()
+
+
+class _StateDictUnpickler(pickle.Unpickler):
+    """Reads torch checkpoints for their tensors only: torch's own rebuild functions and
+    storages and ``collections.OrderedDict`` are real, every other global is a
+    :class:`_Placeholder`, so a checkpoint's pickle can never call arbitrary code."""
+
+    def find_class(self, module: str, name: str):
+        if (module == "collections" and name == "OrderedDict") or (
+                module.split(".")[0] == "torch" and (name.startswith("_rebuild_")
+                                                    or name.endswith("Storage"))):
+            return super().find_class(module, name)
+        return _Placeholder
+
+
+class _StateDictPickle:
+    """A ``pickle_module`` for ``torch.load`` that uses :class:`_StateDictUnpickler`."""
+    Unpickler = _StateDictUnpickler
+    load = staticmethod(lambda f, **kw: _StateDictUnpickler(f, **kw).load())
+
+
+def _load(path: Path) -> object:
+    """``torch.load`` of a checkpoint, tensors only. Checkpoints that MMPose (mmengine) writes
+    carry numpy arrays and config objects in their ``meta``, which torch's ``weights_only``
+    loader refuses; those are read with a loader that replaces them by placeholders."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        return torch.load(str(path), map_location="cpu", weights_only=False,
+                          pickle_module=_StateDictPickle)
+
+
 def load_mmpose_checkpoint(path: str | Path, cfg: HRNetConfig = HRNetConfig()) -> HRNet:
     """An :class:`HRNet` in eval mode with the weights of an MMPose ``.pth`` checkpoint (a
     ``{"state_dict": ...}`` dict or a bare state dict).
@@ -202,7 +247,7 @@ def load_mmpose_checkpoint(path: str | Path, cfg: HRNetConfig = HRNetConfig()) -
     Raises ValueError (with the offending keys) when the file is not an HRNet-w32 checkpoint:
     every key and shape must match, so a checkpoint of another model cannot half-load.
     """
-    obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    obj = _load(Path(path))
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a checkpoint (expected a dict with a state_dict)")
