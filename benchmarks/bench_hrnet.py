@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     print(f"HRNet speed, {a.threads} threads, {len(frames)} frames of {VIDEO.name}; "
           f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}; "
           f"weights {'random' if a.checkpoint is None else a.checkpoint.name}; "
-          f"ONNX parity {parity:.1e} (max |torch - onnxruntime| heatmap)")
+          f"ONNX parity {parity:.1e} (max |torch - onnxruntime| heatmap / max |heatmap|)")
     print(f"{'second stage':<28} {'net/crop ms':>11} {'per person-frame ms':>20} {'x BlazePose':>11}")
     base = rows[-1][2]
     for name, net_ms, frame_ms in rows:

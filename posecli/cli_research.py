@@ -106,7 +106,8 @@ def export_cmd(
             raise UsageError("export-onnx --detector: only hrnet (with --pose-checkpoint), not with --weights")
         from posecli.detect2d.hrnet import default_checkpoint, export_onnx as export_hrnet
         path, err = export_hrnet(pose_checkpoint or default_checkpoint(), out, opset=opset)
-        print(f"wrote {path}; max |torch - onnxruntime| heatmap difference = {err:.2e} "
-              f"on random input (use it with: posecli lift --detector hrnet --pose-model {path})")
+        print(f"wrote {path}; max |torch - onnxruntime| heatmap difference = {err:.1e} of the "
+              f"largest heatmap value, on random input (use it with: posecli lift --detector "
+              f"hrnet --pose-model {path})")
     except PosecliError as e:
         _fail(str(e))
