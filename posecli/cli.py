@@ -348,9 +348,10 @@ def info() -> None:
         ok = sha256(where) == entry["sha256"]
         files.add_row(name, "[green]ok[/]" if ok else "[red]checksum mismatch[/]", entry["sha256"][:16], str(where.parent))
     from posecli.detect2d.hrnet import CHECKPOINT_NAME, CHECKPOINT_SHA256_PREFIX
+    from posecli.download import digest_mismatch
     from posecli.weights import user_cache
     hr = user_cache() / CHECKPOINT_NAME
-    files.add_row(CHECKPOINT_NAME, ("[green]ok[/]" if sha256(hr).startswith(CHECKPOINT_SHA256_PREFIX)
+    files.add_row(CHECKPOINT_NAME, ("[green]ok[/]" if digest_mismatch(sha256(hr), None, CHECKPOINT_SHA256_PREFIX) is None
                                     else "[red]checksum mismatch[/]") if hr.is_file()
                   else "[dim]not downloaded (--detector hrnet fetches it)[/]",
                   CHECKPOINT_SHA256_PREFIX + "...", str(hr.parent) if hr.is_file() else "")

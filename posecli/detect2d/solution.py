@@ -24,6 +24,8 @@ from posecli.detect2d.blazepose import (AUX_CENTER, AUX_SCALE, DET_MIN_SCORE, DE
                                         PoseLandmarker, landmark_path)
 from posecli.detect2d.boxes import points_box
 from posecli.detect2d.crops import Roi, roi_from_points
+from posecli.detect2d.hrnet import LAYOUT as HRNET_LAYOUT
+from posecli.detect2d.hrnet import KEYPOINT_BOX_PADDING, MIN_SCORE, HRNetPose, box_roi
 from posecli.detect2d.tracker import (BLAZEPOSE33, COCO17, Candidate, Tracker, body_scale,
                                       colour_histogram, outside_frame, plausible)
 
@@ -42,6 +44,12 @@ class Pose2D:
     conf: np.ndarray    # (K,) in [0, 1]
     score: float        # presence of a person in the crop, in [0, 1]
     extra: object       # the model's own result (kept on the track)
+
+
+def _body_pose(res: LandmarkResult) -> Pose2D:
+    """The 33 body landmarks of a landmark result, confidence = visibility x presence."""
+    conf = res.visibility[:NUM_LANDMARKS] * res.presence[:NUM_LANDMARKS]
+    return Pose2D(res.xy[:NUM_LANDMARKS].copy(), conf, float(res.score), res)
 
 
 def check_frame(frame: np.ndarray) -> np.ndarray:
@@ -141,8 +149,8 @@ class BlazePose:
             self._roi = None
             return None
         self._roi = _tracking_roi(res)
-        conf = res.visibility[:NUM_LANDMARKS] * res.presence[:NUM_LANDMARKS]
-        return Detection(res.xy[:NUM_LANDMARKS].copy(), conf, float(np.clip(res.score, 0, 1)))
+        pose = _body_pose(res)
+        return Detection(pose.xy, pose.conf, float(np.clip(pose.score, 0, 1)))
 
 
 class BlazePoseLandmarks:
@@ -162,26 +170,18 @@ class BlazePoseLandmarks:
         return _tracking_roi(t.extra) if isinstance(t.extra, LandmarkResult) else None
 
     def __call__(self, frame: np.ndarray, rois: list[Roi]) -> list[Pose2D]:
-        out = []
-        for roi in rois:
-            res = self.landmarker(frame, roi)
-            conf = res.visibility[:NUM_LANDMARKS] * res.presence[:NUM_LANDMARKS]
-            out.append(Pose2D(res.xy[:NUM_LANDMARKS].copy(), conf, float(res.score), res))
-        return out
+        return [_body_pose(self.landmarker(frame, roi)) for roi in rois]
 
 
 class TopDownKeypoints:
     """A top-down heatmap model (HRNet) as the tracker's second stage: an upright 3:4 crop per
     person, from the detector's body circle or the person's keypoints of the previous frame."""
 
+    layout = HRNET_LAYOUT
     spec = COCO17
 
-    def __init__(self, model, min_presence: float | None = None) -> None:
-        from posecli.detect2d import hrnet
-
-        self.model, self.layout = model, model.layout
-        self.min_presence = hrnet.MIN_SCORE if min_presence is None else min_presence
-        self._hrnet = hrnet
+    def __init__(self, model: HRNetPose, min_presence: float = MIN_SCORE) -> None:
+        self.model, self.min_presence = model, min_presence
 
     def roi_for_detection(self, p: PoseBox) -> Roi:
         # BlazePose's circle is centred on the hips with a radius reaching the head: the body
@@ -190,13 +190,13 @@ class TopDownKeypoints:
         r = float(np.hypot(*up))
         u = np.abs(up) / max(r, 1e-9)
         half = r * (u + 0.75 * u[::-1])
-        return self._hrnet.box_roi(np.concatenate([c - half, c + half]))
+        return box_roi(np.concatenate([c - half, c + half]))
 
     def roi_for_track(self, t) -> Roi | None:
         box = points_box(t.xy, t.conf, 0.3)
         if not np.isfinite(box).all() or min(box[2] - box[0], box[3] - box[1]) < 1:
             return None
-        return self._hrnet.box_roi(box, self._hrnet.KEYPOINT_BOX_PADDING)
+        return box_roi(box, KEYPOINT_BOX_PADDING)
 
     def __call__(self, frame: np.ndarray, rois: list[Roi]) -> list[Pose2D]:
         return [Pose2D(r.xy, r.conf, r.score, r) for r in self.model(frame, rois)]
