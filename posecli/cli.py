@@ -346,6 +346,9 @@ def _register_optional() -> None:
 
 
 _register_optional()
+from posecli.cli_live import register as _register_live  # noqa: E402 (after the commands above)
+
+_register_live(app)
 
 
 def main() -> None:  # pragma: no cover

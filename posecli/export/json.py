@@ -28,28 +28,42 @@ def outside_frame(xy: np.ndarray, width: int, height: int) -> list[int]:
     return np.flatnonzero((x < 0) | (x > width) | (y < 0) | (y > height)).tolist()
 
 
+def frame_record(index: int, time: float, flag: str, keypoints: np.ndarray, conf: np.ndarray,
+                 pose3d: np.ndarray, width: int, height: int, pelvis_world: np.ndarray | None = None,
+                 contact: np.ndarray | None = None, placed: bool = True) -> dict:
+    """The JSON record of one frame (``posecli lift``'s ``frames[i]``, ``posecli live``'s line).
+
+    keypoints (17, 2) px, conf (17,), pose3d (17, 3) m; pelvis_world (3,) m and contact (2,)
+    bool when ``placed`` (a world placement exists). Missing frames carry null keypoints,
+    joints and placement.
+    """
+    missing = flag == skeleton.MISSING
+    frame = {
+        "index": int(index),
+        "time": round(float(time), 6),  # the frame's presentation time
+        "flag": str(flag),
+        "keypoints_2d": None if missing else np.round(keypoints, 2).tolist(),
+        "confidence": np.round(conf, 3).tolist(),
+        "joints_3d": None if missing else np.round(pose3d, 5).tolist(),
+    }
+    out = [] if missing else outside_frame(keypoints, width, height)
+    if out:
+        frame["outside"] = out
+    if placed:  # world placement (estimated): see the top-level "world" block
+        frame["pelvis_world"] = None if missing else np.round(pelvis_world, 5).tolist()
+        frame["foot_contact"] = None if missing else [bool(c) for c in contact]
+    return frame
+
+
 def frame_records(result: LiftResult) -> Iterator[dict]:
     """One JSON record per frame, produced lazily. Missing frames carry null keypoints and joints."""
-    flags = result.flags
     times = result.frame_times()
     traj = result.trajectory
     for i in range(result.num_frames):
-        missing = flags[i] == skeleton.MISSING
-        frame = {
-            "index": i,
-            "time": round(float(times[i]), 6),  # the frame's presentation time
-            "flag": str(flags[i]),
-            "keypoints_2d": None if missing else np.round(result.keypoints[i], 2).tolist(),
-            "confidence": np.round(result.conf[i], 3).tolist(),
-            "joints_3d": None if missing else np.round(result.pose3d[i], 5).tolist(),
-        }
-        out = [] if missing else outside_frame(result.keypoints[i], result.width, result.height)
-        if out:
-            frame["outside"] = out
-        if traj is not None:  # world placement (estimated): see the top-level "world" block
-            frame["pelvis_world"] = None if missing else np.round(traj.world[i, 0], 5).tolist()
-            frame["foot_contact"] = None if missing else [bool(c) for c in traj.contacts[i]]
-        yield frame
+        yield frame_record(i, times[i], result.flags[i], result.keypoints[i], result.conf[i],
+                           result.pose3d[i], result.width, result.height,
+                           None if traj is None else traj.world[i, 0],
+                           None if traj is None else traj.contacts[i], placed=traj is not None)
 
 
 def to_dict(result: LiftResult, frames: bool = True) -> dict:

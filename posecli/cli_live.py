@@ -1,0 +1,109 @@
+"""The ``posecli live`` command (registered on the app by ``posecli.cli``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from posecli.cli_common import CliError, ReadableCommand, fail
+from posecli.errors import PosecliError
+from posecli.live import DEFAULT_BACKLOG, DEFAULT_DELAY, DEFAULT_TIMEOUT
+from posecli.options import LiftOptions
+
+FLAG = ""
+STREAM, DETECTION, LIFTING, OUTPUT = "Stream", "Detection", "Lifting", "Files at the end"
+
+
+def live(
+    source: str = typer.Argument(..., metavar="SOURCE", show_default=False,
+                                 help="'-' (a stream on standard input, e.g. MPEG-TS), a camera "
+                                      "(/dev/video0 or an index), or a URL ffmpeg reads "
+                                      "(rtsp://, srt://, udp://, http://, a file)."),
+    output: str = typer.Option("-", "--output", "-o", metavar="FILE|-", rich_help_panel=STREAM,
+                               help="Where the JSON lines go, one per frame ('-': standard output)."),
+    udp: Optional[str] = typer.Option(None, metavar="HOST:PORT", rich_help_panel=STREAM,
+                                      help="Also send each line as one UDP datagram."),
+    delay: float = typer.Option(DEFAULT_DELAY, metavar="SECONDS", rich_help_panel=STREAM,
+                                help="Look-ahead: a frame is lifted and sent once this much of the "
+                                     "stream after it has arrived (more: more accurate, later)."),
+    timeout: float = typer.Option(DEFAULT_TIMEOUT, metavar="SECONDS", rich_help_panel=STREAM,
+                                  help="End with an error when no frame arrives for this long."),
+    backlog: float = typer.Option(DEFAULT_BACKLOG, metavar="SECONDS", rich_help_panel=STREAM,
+                                  help="Drop a frame (counted) rather than let it wait longer than "
+                                       "this for the detector."),
+    detector: str = typer.Option(LiftOptions.detector, metavar="NAME", rich_help_panel=DETECTION,
+                                 help="2D detector: blazepose-lite|full|heavy or hrnet (see `posecli info`)."),
+    pose_model: Optional[Path] = typer.Option(None, metavar="FILE.onnx", rich_help_panel=DETECTION,
+                                              help="The detector's ONNX model, where it takes one."),
+    pose_checkpoint: Optional[Path] = typer.Option(None, metavar="FILE.pth", rich_help_panel=DETECTION,
+                                                   help="The detector's torch checkpoint, where it takes one."),
+    person: str = typer.Option("auto", metavar="auto|ID", rich_help_panel=DETECTION,
+                               help="Who to follow: auto (the person in view longest) or a track id."),
+    max_people: int = typer.Option(LiftOptions.max_people, metavar="N", rich_help_panel=DETECTION,
+                                   help="People followed at once (cost grows with it)."),
+    weights: Optional[Path] = typer.Option(None, metavar="FILE", rich_help_panel=LIFTING,
+                                           help="Lifter checkpoint (default: shipped weights/lifter.pt)."),
+    backend: str = typer.Option(LiftOptions.backend, metavar="torch|onnx", rich_help_panel=LIFTING,
+                                help="Lifter runtime."),
+    flip: bool = typer.Option(LiftOptions.flip, "--flip/--no-flip", metavar=FLAG, rich_help_panel=LIFTING,
+                              help="Flip test-time augmentation (twice the lifting work)."),
+    rigid: bool = typer.Option(LiftOptions.rigid, "--rigid/--no-rigid", metavar=FLAG, rich_help_panel=LIFTING,
+                               help="One set of bone lengths (the last 10 s's median, left = right)."),
+    plausible: bool = typer.Option(LiftOptions.plausible, "--plausible-bones/--raw-bones", metavar=FLAG,
+                                   rich_help_panel=LIFTING,
+                                   help="Clamp shin/thigh and forearm/upper-arm ratios to anthropometric ranges."),
+    root_motion: bool = typer.Option(LiftOptions.root_motion, "--root-motion/--no-root-motion", metavar=FLAG,
+                                     rich_help_panel=LIFTING,
+                                     help="Move the pelvis along the estimated path (or keep it in place)."),
+    focal: Optional[float] = typer.Option(None, metavar="PX", rich_help_panel=LIFTING,
+                                          help="Camera focal length in pixels (default: the longer image side)."),
+    threads: int = typer.Option(2, metavar="N", rich_help_panel=LIFTING,
+                                help="CPU threads, shared by the detector and the lifter (which run at once)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", metavar="DIR", rich_help_panel=OUTPUT,
+                                           help="At the end, write the usual files here (with -f)."),
+    formats: List[str] = typer.Option([], "--format", "-f", metavar="NAMES", rich_help_panel=OUTPUT,
+                                      help="At the end, write these formats (json, bvh) into --out "
+                                           "(default json when --out is given)."),
+    name: str = typer.Option("live", metavar="STEM", rich_help_panel=OUTPUT,
+                             help="File name of the files at the end: <out>/<name>.json ..."),
+    bvh_scale: float = typer.Option(LiftOptions.bvh_scale, metavar="S", rich_help_panel=OUTPUT,
+                                    help="BVH lengths: 1 = metres, 100 = centimetres."),
+) -> None:
+    """Lift a camera or a network stream as it arrives: one JSON line per frame, a bounded delay.
+
+    Each line is a frame of the JSON result (index, time, flag, keypoints_2d, confidence,
+    joints_3d, pelvis_world, foot_contact) plus delay_ms and dropped. Exit status: 0 at the end
+    of the stream, 1 when it stalls longer than --timeout (or fails), 130 on Ctrl-C (everything
+    written so far is kept).
+    """
+    from posecli.cli import _formats, _pose_model
+    from posecli.cli_common import err
+    from posecli.live.run import LiveConfig, parse_udp, run
+
+    try:
+        if person.strip().lower() == "all":
+            raise CliError("--person all is not for live: it follows one person (auto or a track id)")
+        options = LiftOptions(
+            detector=detector, pose_model=_pose_model(detector, pose_model, pose_checkpoint),
+            person=person, max_people=max_people, weights=weights.resolve() if weights else None,
+            backend=backend, flip=flip, rigid=rigid, plausible=plausible, root_motion=root_motion,
+            focal=focal, bvh_scale=bvh_scale, threads=threads)
+        fmts = tuple(_formats(formats)) if formats else (("json",) if out_dir else ())
+        config = LiveConfig(source=source, output=output, udp=parse_udp(udp) if udp else None,
+                            delay=delay, timeout=timeout, backlog=backlog,
+                            out_dir=out_dir or Path("."), formats=fmts, name=name)
+        code = run(config, options, report=lambda line: err.print(line, highlight=False,
+                                                                   soft_wrap=True, markup=False))
+    except KeyboardInterrupt:
+        err.print("interrupted before the stream started", highlight=False)
+        raise typer.Exit(130)
+    except PosecliError as e:
+        fail(str(e))
+    if code:
+        raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``live`` to the command line."""
+    app.command(cls=ReadableCommand, no_args_is_help=True)(live)
