@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from posecli.cli_common import CliError, ReadableCommand, fail
+from posecli.cli_common import CliError, ReadableCommand, check_writable, fail
 from posecli.errors import PosecliError
 from posecli.live import DEFAULT_BACKLOG, DEFAULT_DELAY, DEFAULT_TIMEOUT
 from posecli.options import LiftOptions
@@ -93,6 +93,8 @@ def live(
         config = LiveConfig(source=source, output=output, udp=parse_udp(udp) if udp else None,
                             delay=delay, timeout=timeout, backlog=backlog,
                             out_dir=out_dir or Path("."), formats=fmts, name=name)
+        if fmts:
+            check_writable(config.out_dir)  # before the stream starts, not at its end
         code = run(config, options, report=lambda line: err.print(line, highlight=False,
                                                                    soft_wrap=True, markup=False))
     except KeyboardInterrupt:

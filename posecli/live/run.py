@@ -219,9 +219,6 @@ def run(config: LiveConfig, options: LiftOptions, *, stdout: TextIO | None = Non
         raise UsageError("--person all is not for live: it follows one person (auto or an id)")
     tracker, lifter = models or build_models(options)
     tracker.reset()
-    if config.formats:
-        from posecli.cli_common import check_writable
-        check_writable(config.out_dir)
     lines = Lines(config.output, config.udp, stdout)
     frames = DropQueue(math.ceil(config.backlog * MAX_RATE) + 1, config.backlog, clock)
     source = StreamSource(config.source, frames, clock)
