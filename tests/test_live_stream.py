@@ -136,7 +136,7 @@ def test_real_time_stream_arrival_against_send_time():
     """posecli reading first, then the clip played in real time: every frame arrives, with its
     own delay; the arrival of each line is measured against the frame's send time."""
     r, w = os.pipe()
-    live = Live("-", "-o", "-", "--backlog", "60", stdin=r)
+    live = Live("-", "-o", "-", "--backlog", "60", "--delay", "0.25", stdin=r)
     os.close(r)
     sent_at = time.monotonic()
     snd = sender("-", "-f", "mpegts", stdout=w)

@@ -14,7 +14,7 @@
 """
 
 #: look-ahead (s): the measured trade-off between delay and accuracy (README, bench_live.py)
-DEFAULT_DELAY = 0.25
+DEFAULT_DELAY = 0.2
 #: seconds without a frame that end a run (a stalled stream)
 DEFAULT_TIMEOUT = 10.0
 #: seconds a frame may wait for the detector before it is dropped
