@@ -1,7 +1,7 @@
 """``posecli live``: what the look-ahead costs in accuracy, and the delays of a real stream.
 
     python benchmarks/bench_live.py [CLIP.mp4 ...] [--delays 0,0.1,0.25,0.5] [--loops 2]
-                                    [--no-stream] [--no-accuracy] [--json out.json]
+                                    [--no-stages] [--no-stream] [--no-accuracy] [--json out.json]
 
 Default clip: examples/walk_07_05.mp4 (with its .truth.npz). Clips with a ``.truth.npz``
 beside them (``tools/render_clips.py``) are scored against the truth too.
@@ -12,6 +12,11 @@ gets exactly the look-ahead. Per look-ahead: the live root-relative 3D against t
 lift's (mm, mean per joint, both pelvis-aligned) and against the truth (MPJPE, mm; the offline
 lift's beside it), the pelvis in the world and the foot contacts against the offline ones,
 and the jitter (mean joint acceleration, m/s^2).
+
+Stages: the CPU time of the detection thread per frame and of the lift thread per lift (one
+causal window with flip), alone and side by side, and the steady-state delay they imply on two
+free cores (the look-ahead + a detection + 1.5 lifts: on a shared machine the wall clock
+measures the other processes as much as posecli).
 
 Delays (real streams, wall clock): ``posecli live - -o -`` is started, and once it says it is
 reading, ``ffmpeg -re -i CLIP -stream_loop LOOPS -f mpegts -`` plays the clip into it in real
@@ -107,6 +112,54 @@ def accuracy(clips: list[Path], delays: list[float], threads: int) -> list[dict]
     return rows
 
 
+def stages(threads: int, frames: int = 90) -> dict:
+    """CPU cost of the two threads' work, as ``posecli live`` runs them (the threads shared
+    out: detector and lifter one each for 2): ms of the thread's own CPU time (immune to other
+    processes' load, unlike wall time) per detected frame and per lift (one causal window,
+    flip included), alone and with both threads running at once, plus the wall times."""
+    import threading
+
+    from posecli.live.run import build_models
+    from posecli.options import LiftOptions
+    from posecli.video import VideoReader
+
+    tracker, lifter = build_models(LiftOptions(threads=threads))
+    images = [f.copy() for _, f in zip(range(frames), VideoReader(CLIP))]
+    window = np.random.default_rng(0).normal(0, 0.3, (1, lifter.frames, 17, 2)).astype(np.float32)
+
+    def detect(n):
+        tracker.reset()
+        c, w = time.thread_time(), time.perf_counter()
+        for f in images[:n]:
+            tracker(f)
+        return (time.thread_time() - c) / n * 1e3, (time.perf_counter() - w) / n * 1e3
+
+    def lift(n):
+        c, w = time.thread_time(), time.perf_counter()
+        for _ in range(n):
+            lifter.windows(window)
+        return (time.thread_time() - c) / n * 1e3, (time.perf_counter() - w) / n * 1e3
+    detect(10), lift(3)  # warm up
+    out = {"detect_alone": detect(len(images)), "lift_alone": lift(30)}
+    both = {}
+    th = threading.Thread(target=lambda: both.__setitem__("lift", lift(60)))
+    th.start()
+    both["detect"] = detect(len(images))
+    th.join()
+    out["detect_together"], out["lift_together"] = both["detect"], both["lift"]
+    out = {k: {"cpu_ms": round(v[0], 1), "wall_ms": round(v[1], 1)} for k, v in out.items()}
+    out["load"] = loadavg()
+    return out
+
+
+def expected_delay(lookahead: float, detect_ms: float, lift_ms: float, fps: float = 30.0) -> float:
+    """The steady-state delay (ms) on free cores: the look-ahead (whole frames), the newest
+    frame's detection, half a lift in progress on average, then its own lift."""
+    from posecli.lifter.stream import TIME_SLACK
+    ahead = np.ceil((lookahead - TIME_SLACK) * fps) / fps
+    return float(ahead * 1000 + detect_ms + 1.5 * lift_ms)
+
+
 def stream_run(clip: Path, delay: float | None, loops: int, extra: list[str]) -> dict:
     """Play ``clip`` in real time into ``posecli live - -o -``; per-frame delays."""
     read_fd, write_fd = os.pipe()
@@ -155,11 +208,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-stream", action="store_true")
     ap.add_argument("--no-accuracy", action="store_true")
+    ap.add_argument("--no-stages", action="store_true")
     ap.add_argument("--live-args", default="", help="more options for posecli live (quoted)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     delays = [float(d) for d in args.delays.split(",")]
     report = {"machine": f"{os.cpu_count()} CPUs", "load_start": loadavg()}
+    if not args.no_stages:
+        st = report["stages"] = stages(args.threads)
+        print(json.dumps(st), flush=True)
+        det, lift = st["detect_together"]["cpu_ms"], st["lift_together"]["cpu_ms"]
+        report["expected_delay_ms"] = {d: round(expected_delay(d, det, lift), 1) for d in delays}
+        print("expected steady-state delay on free cores (ms):", report["expected_delay_ms"], flush=True)
     if not args.no_accuracy:
         report["accuracy"] = accuracy(args.clips, delays, args.threads)
     if not args.no_stream:

@@ -102,6 +102,11 @@ def live(
         raise typer.Exit(130)
     except PosecliError as e:
         fail(str(e))
+    except Exception as e:  # a bug: still one line (POSECLI_DEBUG=1 shows the traceback)
+        import os
+        if os.environ.get("POSECLI_DEBUG"):
+            raise
+        fail(f"{source}: unexpected {type(e).__name__}: {e} (a bug; POSECLI_DEBUG=1 shows the traceback)")
     if code:
         raise typer.Exit(code)
 
