@@ -166,3 +166,36 @@ def test_export_writes_the_four_new_formats(tmp_path, tiny_weights):
         f = tmp_path / "out" / f"cmu_07_05_walk.keypoints{suffix}"
         assert f.stat().st_size > 1000, suffix
     assert (tmp_path / "out" / "cmu_07_05_walk.keypoints.glb").read_bytes()[:4] == b"glTF"
+
+
+def _node_with_websocket() -> list[str]:
+    """The node command line that has a WebSocket client (built in from Node 22, behind a flag in 20)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed")
+    probe = "process.exit(typeof WebSocket === 'function' ? 0 : 1)"
+    for cmd in ([node], [node, "--experimental-websocket"]):
+        if subprocess.run([*cmd, "-e", probe], capture_output=True).returncode == 0:
+            return cmd
+    pytest.skip("this Node.js has no WebSocket client")
+
+
+@pytest.mark.slow
+def test_chromium_plays_pauses_scrubs_changes_speed_orbits_and_zooms(tmp_path):
+    """The page driven over the DevTools protocol (tests/chromium_drive.mjs), as a person would."""
+    res = truth_result()
+    (path,) = write_all(res, tmp_path, ["html"])
+    r = subprocess.run([*_node_with_websocket(), str(REPO / "tests" / "chromium_drive.mjs"), _chromium(),
+                        str(tmp_path / "profile"), path.resolve().as_uri()],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    seen = json.loads(r.stdout)
+    frame = lambda text: int(text.split()[1])  # noqa: E731
+    assert frame(seen["playing"]) > frame(seen["start"])  # it plays on opening
+    assert seen["paused1"] == seen["paused2"]  # space pauses
+    n = res.num_frames
+    assert seen["scrubbed"] == f"frame 100 / {n} \u00b7 {res.frame_times()[99]:.2f} s"
+    assert seen["stepped"].startswith(f"frame 101 / {n}")  # the right arrow steps one frame
+    fast, slow = seen["speed2"], seen["speed0.25"]  # media seconds played in ~0.8 s of wall time
+    assert fast["media"] > 2.5 * slow["media"] and slow["media"] < 0.5 * slow["wall"] + 0.1
+    assert seen["orbitChanged"] and seen["zoomChanged"] and seen["error"] == ""
