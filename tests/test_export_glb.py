@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from export_helpers import REPO, truth_result
+from export_helpers import REPO, blender_joint_positions, truth_result
 from posecli.export import bvh, glb, write_all
 from test_export_bvh import _blender
 
@@ -152,14 +152,7 @@ def test_blender_gltf_importer_gives_the_same_world_joints(tmp_path):
         pytest.skip("Blender is not installed (apt-get install -y --no-install-recommends blender)")
     res = truth_result(spin=True)
     (path,) = write_all(res, tmp_path, ["glb"])
-    out = tmp_path / "blender.json"
-    r = subprocess.run([exe, "-b", "--factory-startup", "--python",
-                        str(REPO / "tests" / "blender_gltf_positions.py"), "--", str(path), str(out)],
-                       capture_output=True, text=True, timeout=300)
-    if "No module named 'numpy'" in r.stdout + r.stderr:
-        pytest.skip("Blender's glTF importer needs numpy in its Python (apt-get install python3-numpy)")
-    assert r.returncode == 0 and out.exists(), r.stdout[-2000:] + r.stderr[-2000:]
-    doc = json.loads(out.read_text())
+    doc = blender_joint_positions(exe, "blender_gltf_positions.py", path, tmp_path)
     names = [j.name for j in bvh.JOINTS]
     got = np.array([[f[n] for n in names] for f in doc["frames"]])
     assert len(got) == res.num_frames  # one key per frame
