@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
     if a.result:
-        from posecli.export.result_reader import read_result
+        from posecli.keypoints import read_result
         res = read_result(a.result)
     else:
         from posecli.pipeline import lift_video

@@ -93,7 +93,7 @@ def test_glb_skeleton_times_and_motion(tmp_path, spin):
     parent = {c: i for i, n in enumerate(doc["nodes"]) for c in n.get("children", [])}
     assert [parent.get(i, -1) for i in range(len(names))] == [j.parent for j in bvh.JOINTS]
     np.testing.assert_allclose(times, res.frame_times(), atol=1e-6)  # one key per frame, its own time
-    world = bvh.world_joints(res)
+    world = res.world_joints()
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     err = np.linalg.norm(pos[:, idx] - world, axis=-1)
     assert err.max() < 1e-3  # metres: Y up, within 1 mm in every frame
@@ -157,7 +157,7 @@ def test_blender_gltf_importer_gives_the_same_world_joints(tmp_path):
     got = np.array([[f[n] for n in names] for f in doc["frames"]])
     assert len(got) == res.num_frames  # one key per frame
     np.testing.assert_allclose(np.array(doc["keys"]) / doc["fps"], res.frame_times(), atol=1e-4)
-    world = bvh.world_joints(res)
+    world = res.world_joints()
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     err = np.linalg.norm(got[:, idx] - world, axis=-1)
     assert err.max() < 1e-3, f"max {err.max() * 1000:.3f} mm"

@@ -51,7 +51,7 @@ def test_page_is_self_contained_and_carries_the_motion(tmp_path):
     assert doc["joints"] == list(skeleton.JOINTS) and len(doc["people"]) == 1
     times, world, bits = unpack(doc["people"][0])
     np.testing.assert_allclose(times, res.frame_times(), atol=1e-6)
-    assert np.abs(world - bvh.world_joints(res)).max() <= 0.0005  # whole millimetres
+    assert np.abs(world - res.world_joints()).max() <= 0.0005  # whole millimetres
     assert ((bits & 3) == 2).sum() == 15 and (bits[40:55] & 3 == 2).all()
     contacts = np.stack([(bits & 4) > 0, (bits & 8) > 0], 1)
     assert (contacts == res.trajectory.contacts).all() and contacts.any()
@@ -115,21 +115,23 @@ def test_chromium_draws_the_skeleton_and_counts_frames(tmp_path):
 
 @pytest.mark.slow
 def test_person_all_writes_one_page_with_everyone(tmp_path):
-    from posecli import batch
+    from posecli.batch.clip import _write
+    from posecli.batch.inputs import Clip
+    from posecli.options import LiftOptions
     a, b = truth_result(), truth_result()
     shift = np.array([1.5, 0.0, 0.0])
     b.trajectory = replace(b.trajectory, world=b.trajectory.world + shift)
     for r, k in ((a, 1), (b, 4)):
         r.detector = {"person": {"track_id": k}}
-    clip = batch.Clip(Path(a.source), Path(Path(a.source).name))
-    settings = batch.Settings(formats=("json", "html"), person="all")
-    paths = [Path(p) for p in batch._write(clip, tmp_path, settings, [a, b])]
+    clip = Clip(Path(a.source), Path(Path(a.source).name))
+    options = LiftOptions(formats=("json", "html"), person="all")
+    paths = [Path(p) for p in _write(clip, tmp_path, options, [a, b])]
     pages = [p for p in paths if p.suffix == ".html"]
     assert [p.name for p in pages] == ["walk_07_05.html"]
     assert sorted(p.name for p in paths if p.suffix == ".json") == ["walk_07_05.person1.json", "walk_07_05.person4.json"]
     doc = page_data(pages[0].read_text())
     assert [p["label"] for p in doc["people"]] == ["person 1", "person 4"]
-    assert np.abs(unpack(doc["people"][1])[1] - bvh.world_joints(a) - shift).max() <= 0.0005
+    assert np.abs(unpack(doc["people"][1])[1] - a.world_joints() - shift).max() <= 0.0005
     dom = chromium(pages[0], tmp_path, "frame=10", "--dump-dom").stdout
     assert "2 people" in dom and "person 4 path" in dom
 

@@ -44,7 +44,7 @@ def test_trc_header_units_markers_and_gap(tmp_path):
     assert all(len(r) == 2 + 3 * 17 for r in rows)  # a gap keeps its columns
     assert [int(r[0]) for r in rows] == list(range(1, res.num_frames + 1))
     np.testing.assert_allclose([float(r[1]) for r in rows], res.frame_times(), atol=1e-6)
-    world = bvh.world_joints(res) * 1000
+    world = res.world_joints() * 1000
     for i, r in enumerate(rows):
         if 40 <= i < 55:
             assert r[2:] == [""] * 51, f"frame {i} should be a gap, not numbers"
@@ -93,7 +93,7 @@ def test_csv_columns_angles_positions_and_gap(tmp_path):
     assert head[-3:] == ["r_wrist_x_m", "r_wrist_y_m", "r_wrist_z_m"]
     assert len(rows) == res.num_frames and all(len(r) == len(head) for r in rows)
     assert rows[45][2] == "missing" and rows[45][3:] == [""] * (len(head) - 3)
-    world = bvh.world_joints(res)
+    world = res.world_joints()
     k = head.index("pelvis_x_m")
     got = np.array(rows[10][k:], float).reshape(17, 3)
     assert np.abs(got - world[10]).max() < 1e-5

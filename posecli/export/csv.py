@@ -99,8 +99,6 @@ def to_text(world: np.ndarray, times: np.ndarray, flags: np.ndarray) -> str:
 
 def write(result: LiftResult, path: str | Path) -> None:
     """Write ``result`` as CSV (angles and world joints per frame), atomically."""
-    from posecli.export.bvh import world_joints
-
-    text = to_text(world_joints(result), result.frame_times(), np.asarray(result.flags))
+    text = to_text(result.world_joints(), result.frame_times(), np.asarray(result.flags))
     with atomic_path(path) as tmp:
         tmp.write_text(text)

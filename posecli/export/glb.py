@@ -201,9 +201,9 @@ def key_times(times: np.ndarray) -> np.ndarray:
 def write(result: LiftResult, path: str | Path) -> None:
     """Write ``result`` as a GLB (skeleton, skin, stick-figure mesh, animation), atomically."""
     from posecli import __version__
-    from posecli.export.bvh import solve_rotations, world_joints
+    from posecli.export.bvh import solve_rotations
 
-    root, local, offsets = solve_rotations(world_joints(result))
+    root, local, offsets = solve_rotations(result.world_joints())
     data = to_glb(root, local, offsets, key_times(result.frame_times()), f"posecli {__version__}")
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

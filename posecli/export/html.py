@@ -74,12 +74,11 @@ def page(results: list[LiftResult], title: str | None = None) -> str:
     """The HTML page showing every result (one per person) of one clip."""
     from posecli import __version__
     from posecli.export import mp4
-    from posecli.export.bvh import world_joints
 
     people = []
     for k, res in enumerate(results):
         traj = res.trajectory
-        data, bits = pack(world_joints(res), res.frame_times(), res.flags,
+        data, bits = pack(res.world_joints(), res.frame_times(), res.flags,
                           traj.contacts if traj is not None else None)
         people.append({"label": person_label(res, k), "frames": res.num_frames, "bits": bits,
                        "colour": PATH_COLOURS[k % len(PATH_COLOURS)], "warnings": warnings(res),

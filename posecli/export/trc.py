@@ -50,11 +50,9 @@ def to_text(world_mm: np.ndarray, times: np.ndarray, seen: np.ndarray, fps: floa
 
 def write(result: LiftResult, path: str | Path) -> None:
     """Write ``result``'s world joints as a TRC marker file, atomically."""
-    from posecli.export.bvh import world_joints
-
     path = Path(path)
     seen = np.asarray(result.flags) != skeleton.MISSING
-    text = to_text(world_joints(result) * 1000.0, result.frame_times(), seen, result.fps,
+    text = to_text(result.world_joints() * 1000.0, result.frame_times(), seen, result.fps,
                    list(skeleton.JOINTS), path.name)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
