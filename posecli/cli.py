@@ -251,7 +251,7 @@ def export(
 
 @app.command(cls=ReadableCommand)
 def view(
-    results: List[Path] = typer.Argument(..., metavar="RESULT.json...",
+    results: List[Path] = typer.Argument(..., metavar="RESULT.json",
                                          help="posecli result JSON file(s); several (e.g. the people "
                                               "of one clip) share one page."),
     no_open: bool = typer.Option(False, "--no-open", metavar=FLAG,
