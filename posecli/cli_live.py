@@ -63,7 +63,7 @@ def live(
     out_dir: Optional[Path] = typer.Option(None, "--out", metavar="DIR", rich_help_panel=OUTPUT,
                                            help="At the end, write the usual files here (with -f)."),
     formats: List[str] = typer.Option([], "--format", "-f", metavar="NAMES", rich_help_panel=OUTPUT,
-                                      help="At the end, write these formats (json, bvh) into --out "
+                                      help="At the end, write these formats (json, bvh, html, glb, trc, csv; not mp4) into --out "
                                            "(default json when --out is given)."),
     name: str = typer.Option("live", metavar="STEM", rich_help_panel=OUTPUT,
                              help="File name of the files at the end: <out>/<name>.json ..."),
