@@ -19,7 +19,7 @@ def live(
     source: str = typer.Argument(..., metavar="SOURCE", show_default=False,
                                  help="'-' (a stream on standard input, e.g. MPEG-TS), a camera "
                                       "(/dev/video0 or an index), or a URL ffmpeg reads "
-                                      "(rtsp://, srt://, udp://, http://, a file)."),
+                                      "(rtsp://, srt://, udp://, http://; a file plays in real time)."),
     output: str = typer.Option("-", "--output", "-o", metavar="FILE|-", rich_help_panel=STREAM,
                                help="Where the JSON lines go, one per frame ('-': standard output)."),
     udp: Optional[str] = typer.Option(None, metavar="HOST:PORT", rich_help_panel=STREAM,

@@ -207,7 +207,10 @@ def test_follow_keeps_the_person_in_view_then_the_one_seen_longest():
     assert follow([det(2)], None, seen, person=3) is None
 
 
-def test_source_arguments():
+def test_source_arguments(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")
+    assert input_args(str(clip))[0] == ["-re", "-i", str(clip)]  # a file plays in real time
     assert input_args("-") == (["-i", "pipe:0"], True)
     assert input_args("0", "linux")[0] == ["-f", "v4l2", "-i", "/dev/video0"]
     assert input_args("/dev/video2", "linux")[0][-1] == "/dev/video2"

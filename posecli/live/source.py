@@ -2,7 +2,8 @@
 
 SOURCE is ``-`` (a stream on standard input, e.g. MPEG-TS), a camera (``/dev/video0``, or an
 index: ``0`` is ``/dev/video0`` on Linux and AVFoundation's camera 0 on macOS), or anything
-ffmpeg opens (a file, ``rtsp://``, ``srt://``, ``udp://``, ``http://`` ...).
+ffmpeg opens (``rtsp://``, ``srt://``, ``udp://``, ``http://`` ...; a file is played at its
+own pace, ``-re``, as if it were a camera).
 
 ffmpeg decodes it with the offline rules (:mod:`posecli.video`: every frame once, upright,
 square pixels) and writes each frame as a PPM image (a header with its size, then RGB), so
@@ -22,6 +23,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -60,6 +62,8 @@ def input_args(source: str, platform: str = sys.platform) -> tuple[list[str], bo
                          f"(e.g. video=\"NAME\" with dshow) or as a URL")
     if source.startswith("/dev/video"):
         return ["-f", "v4l2", "-i", source], False
+    if "://" not in source and Path(source).is_file():
+        return ["-re", "-i", source], False  # a file plays at its own pace, as a camera would
     if source.startswith("udp://") and "overrun_nonfatal" not in source:
         # a burst larger than ffmpeg's UDP buffer is a dropped packet, not the end of the stream
         source += ("&" if "?" in source else "?") + "fifo_size=1000000&overrun_nonfatal=1"
