@@ -16,6 +16,11 @@ import numpy as np
 from posecli import skeleton
 from posecli.errors import KeypointFileError
 
+# numbers a keypoint or result file may hold (beyond them a file is a mistake, and would fail
+# late: fps 1e-9 asked for a 27.9 TiB resampling grid)
+MIN_FPS, MAX_FPS = 1.0, 1000.0    # time-lapse .. high-speed phone modes (960 fps)
+MAX_SIZE = 65536                  # pixels on a side
+
 
 @dataclass
 class Keypoints2D:
@@ -43,12 +48,15 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
         raise KeypointFileError(f"{path}: not a JSON keypoint file ({e})") from None
     except (KeyError, TypeError, ValueError) as e:
         raise KeypointFileError(f"{path}: not a posecli keypoint file (missing or bad field {e})") from None
+    except OverflowError:
+        raise KeypointFileError(f"{path}: width and height must be numbers of pixels") from None
     if not isinstance(frames, list):
         raise KeypointFileError(f"{path}: 'frames' must be a list, not {type(frames).__name__}")
     if not frames:
         raise KeypointFileError(f"{path}: the file has zero frames")
-    if not np.isfinite([width, height, fps]).all() or width <= 0 or height <= 0 or fps <= 0:
-        raise KeypointFileError(f"{path}: width, height and fps must be positive numbers")
+    if not (np.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS and 0 < width <= MAX_SIZE and 0 < height <= MAX_SIZE):
+        raise KeypointFileError(f"{path}: width, height and fps must be positive numbers (fps "
+                                f"{MIN_FPS:g}-{MAX_FPS:g}, sizes up to {MAX_SIZE} px); got {width}, {height}, {fps}")
     for i, f in enumerate(frames):
         if not isinstance(f, dict):
             raise KeypointFileError(f"{path}: frame {i} is {type(f).__name__}, not an object")
@@ -77,7 +85,22 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
             raise KeypointFileError(f"{path}: frame {i} has malformed confidence (expected {k} numbers)")
         xy[i], conf[i], valid[i] = pts, c, True
     times = _times(frames)
+    if times is not None and (problem := times_problem(times)):
+        raise KeypointFileError(f"{path}: {problem}")
     return Keypoints2D(xy, conf, valid, layout, width, height, fps, times)
+
+
+def times_problem(times: np.ndarray) -> str | None:
+    """Why (N,) frame times in seconds cannot be a clip's, or None: on average they must run at
+    MIN_FPS..MAX_FPS (a frame ``time`` in milliseconds, or one wild value, fails here)."""
+    if len(times) < 2:
+        return None
+    span = float(times[-1] - times[0])
+    rate = (len(times) - 1) / span if span > 0 else np.inf
+    if not MIN_FPS <= rate <= MAX_FPS:
+        return (f"frame times span {span:g} s for {len(times)} frames ({rate:.3g} frames per second "
+                f"on average); a frame's time is in seconds, at {MIN_FPS:g}-{MAX_FPS:g} fps")
+    return None
 
 
 def _points(value, k: int) -> np.ndarray | None:
