@@ -4,44 +4,23 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from conftest import REPO
 from export_helpers import truth_result
 from posecli import batch
-from posecli.cli import app
 from posecli.export.json import write as write_json
-from posecli.video import VideoReader, ffmpeg_exe, probe
+from posecli.video import VideoReader, probe
+from test_bad_input import one_line_error, run
+from test_video_timing import VFR_FILTER, ffmpeg
 
 EXAMPLE = REPO / "examples" / "walk_07_05.mp4"
 EXAMPLE_KP = REPO / "examples" / "cmu_07_05_walk.keypoints.json"
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def ffmpeg(*args) -> None:
-    subprocess.run([ffmpeg_exe(), "-y", "-v", "error", *map(str, args)], check=True)
-
-
-def one_line_error(result, *words):
-    assert result.exit_code == 1, result.output
-    lines = result.output.strip().splitlines()
-    errors = [l for l in lines if l.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in result.output and "╭" not in result.output, result.output
-    for w in words:
-        assert w in errors[0], errors[0]
-    return errors[0]
 
 
 def bvh_timing(path: Path) -> tuple[int, float, str]:
@@ -88,8 +67,7 @@ def made(tmp_path_factory) -> dict[str, Path]:
     ffmpeg("-i", EXAMPLE, "-frames:v", 30, *x264, c["short"])
     # 40 frames at 30 fps, 40 at 10, 49 at 60: 129 frames over 6.17 s
     c["vfr"] = d / "vfr.mp4"
-    ffmpeg("-i", EXAMPLE, "-vf", "setpts='if(lt(N,40),N/30,if(lt(N,80),40/30+(N-40)/10,40/30+4+(N-80)/60))/TB'",
-           "-fps_mode", "passthrough", *x264, c["vfr"])
+    ffmpeg("-i", EXAMPLE, "-vf", VFR_FILTER, "-fps_mode", "passthrough", *x264, c["vfr"])
     return c
 
 
