@@ -44,6 +44,9 @@ def check_file_writable(path: Path, option: str) -> None:
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} {path}: is a folder; give a file name")
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise OutputError(f"{option} {path}: {above} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path.parent):
