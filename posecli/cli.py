@@ -14,6 +14,7 @@ from rich.table import Table
 
 from posecli.cli_common import (CliError, ReadableCommand, check_file_writable, check_writable, err,
                                 fail, out)
+from posecli.detect2d.table import DETECTORS
 from posecli.errors import NoPersonError, PosecliError
 from posecli.options import MAX_BVH_SCALE, MAX_THREADS, LiftOptions, count, positive_number
 
@@ -89,9 +90,11 @@ def _pose_model(detector: str, onnx: Path | None, checkpoint: Path | None) -> Pa
         raise CliError(str(e)) from None
 
 
-POSE_MODEL_HELP = "The detector's ONNX model, where it takes one (hrnet: HRNet-w32 COCO 256x192)."
-POSE_CHECKPOINT_HELP = ("The detector's torch checkpoint, where it takes one (hrnet: MMPose HRNet-w32 "
-                        "COCO 256x192 .pth; default: the model zoo's, downloaded once).")
+_MODELS_TAKEN = "; ".join(f"{n}: {e.model_help}" for n, e in DETECTORS.items() if e.takes_model)
+POSE_MODEL_HELP = f"The detector's ONNX model, where it takes one ({_MODELS_TAKEN})."
+POSE_CHECKPOINT_HELP = (f"The detector's torch checkpoint, where it takes one ({_MODELS_TAKEN}; "
+                        "default: its published one, downloaded once).")
+DETECTOR_HELP = f"2D detector: {' | '.join(DETECTORS)} (see `posecli info`)."
 
 
 def _threads(threads: int | None, jobs: int, engine: str) -> int:
@@ -116,7 +119,7 @@ def lift(
                                         help="Treat a video that ends before its container says "
                                              "(truncated file) as an error, not a warning."),
     detector: str = typer.Option(LiftOptions.detector, metavar="NAME", rich_help_panel=DETECTION,
-                                 help="2D detector: blazepose-lite|full|heavy or hrnet (see `posecli info`)."),
+                                 help=DETECTOR_HELP),
     pose_model: Optional[Path] = typer.Option(None, metavar="FILE.onnx", rich_help_panel=DETECTION,
                                               help=POSE_MODEL_HELP),
     pose_checkpoint: Optional[Path] = typer.Option(None, metavar="FILE.pth", rich_help_panel=DETECTION,
@@ -232,7 +235,7 @@ def export(
     Outputs are named after the result (clip.json -> clip.bvh, clip.mp4)."""
     from posecli import timing
     from posecli.export import output_path, write_all
-    from posecli.export.result_reader import read_result
+    from posecli.keypoints import read_result
     try:
         formats = _formats(formats)
         positive_number("--bvh-scale", bvh_scale, MAX_BVH_SCALE)

@@ -42,7 +42,7 @@ def count(option: str, value, least: int = 1, most: int | None = None) -> int:
     """``value`` as an integer in [least, most]; UsageError naming ``option`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least or \
             (most is not None and value > most):
-        bounds = f"at least {least}" if most is None else f"{least} to {most}"
+        bounds = f"at least {least}" + ("" if most is None else f" and at most {most}")
         raise UsageError(f"{option} must be {bounds}, got {value}")
     return value
 
