@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 from dataclasses import dataclass
 
 from posecli.errors import UsageError
@@ -32,7 +33,7 @@ MAX_BVH_SCALE = 1e6
 
 def positive_number(option: str, value, most: float, unit: str = "") -> float:
     """``value`` as a finite number in (0, most]; UsageError naming ``option`` otherwise."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if not (ok and 0 < value <= most):
         raise UsageError(f"{option} must be a positive number{unit} up to {most:g}, got {value}")
     return float(value)
@@ -40,11 +41,11 @@ def positive_number(option: str, value, most: float, unit: str = "") -> float:
 
 def count(option: str, value, least: int = 1, most: int | None = None) -> int:
     """``value`` as an integer in [least, most]; UsageError naming ``option`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least or \
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least or \
             (most is not None and value > most):
         bounds = f"at least {least}" + ("" if most is None else f" and at most {most}")
         raise UsageError(f"{option} must be {bounds}, got {value}")
-    return value
+    return int(value)
 
 
 def parse_person(value: "str | int") -> "str | int":
