@@ -21,7 +21,13 @@ Per clip, it reports
 - P1 / P2 / MPJVE (mm) of the full pipeline (video -> detector -> lifter) against the truth,
   root-relative (MPJPE, Procrustes-aligned MPJPE, velocity error per frame);
 - the same three for the lifter fed the ground-truth 2D (``joints2d``, confidence 1), so one
-  sees what the lifter costs on its own and what the detector adds.
+  sees what the lifter costs on its own and what the detector adds;
+- P1/P2/MPJVE on the 14 joints MediaPipe's world landmarks also measure (``P1/14`` ...);
+- knee: the median knee flexion (degrees, both legs, all frames; 0 = straight leg) of the
+  pipeline's 3D, and kneeT the truth's (a crouching lifter shows as knee >> kneeT).
+
+``--mediapipe DIR`` puts MediaPipe's figures for the same clips beside ours: DIR holds the
+per-clip JSON files written by ``benchmarks/mediapipe_accuracy.py --out-dir DIR``.
 """
 from __future__ import annotations
 
@@ -49,6 +55,26 @@ def limbs(layout: str) -> dict[int, int]:
 # H36M joints that MediaPipe's world landmarks measure or build as we do (pelvis, hips, knees,
 # ankles, thorax, shoulders, elbows, wrists): the comparison with benchmarks/mediapipe_accuracy.py
 SHARED14 = [0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16]
+
+
+def knee_flexion_deg(x: np.ndarray) -> np.ndarray:
+    """(..., 17, 3) H36M joints -> (..., 2) knee flexion, degrees (right, left).
+
+    The angle between the thigh (hip -> knee) and the shin (knee -> ankle): 0 for a straight
+    leg, 90 for a right-angle bend. Independent of the frame and of the skeleton's scale.
+    """
+    out = []
+    for hip, knee, ankle in ((1, 2, 3), (4, 5, 6)):
+        a = x[..., knee, :] - x[..., hip, :]
+        b = x[..., ankle, :] - x[..., knee, :]
+        # atan2 of |a x b| and a.b: exact near 0 deg, where arccos of a rounded cosine is not
+        out.append(np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), (a * b).sum(-1))))
+    return np.stack(out, -1)
+
+
+def median_knee(x: np.ndarray) -> float:
+    """Median knee flexion (degrees) over all frames and both legs of (N, 17, 3) joints."""
+    return float(np.median(knee_flexion_deg(x)))
 
 
 def score14(pred: np.ndarray, gt: np.ndarray) -> dict:
@@ -117,6 +143,7 @@ def evaluate_clip(video: Path, lifter, detector: str, pose_model: str | None = N
         "per_joint_gt2d_p1": (np.linalg.norm(g - gt, axis=-1).mean(0) * mm).tolist(),
         "per_joint_2d17_px": err17[found].mean(0).tolist() if found.any() else [],
         **score14(pred, gt),
+        "knee_med": median_knee(pred), "knee_med_gt": median_knee(gt), "gt2d_knee_med": median_knee(g),
         "seconds": seconds,
     }
 
@@ -125,28 +152,66 @@ COLS = [("clip", "{:<22}", 22), ("frames", "{:>6}", 6), ("detected", "{:>5.0%}",
         ("person_px", "{:>6.0f}", 6), ("err2d_limbs_px", "{:>6.1f}", 6), ("err2d_17_px", "{:>6.1f}", 6),
         ("p1", "{:>6.1f}", 6), ("p2", "{:>6.1f}", 6), ("mpjve", "{:>6.1f}", 6),
         ("gt2d_p1", "{:>6.1f}", 6), ("gt2d_p2", "{:>6.1f}", 6), ("gt2d_mpjve", "{:>6.1f}", 6),
-        ("p1_14", "{:>6.1f}", 6), ("p2_14", "{:>6.1f}", 6), ("mpjve_14", "{:>6.1f}", 6)]
+        ("p1_14", "{:>6.1f}", 6), ("p2_14", "{:>6.1f}", 6), ("mpjve_14", "{:>6.1f}", 6),
+        ("knee_med", "{:>5.1f}", 5), ("knee_med_gt", "{:>5.1f}", 5)]
 HEAD = ("clip", "frames", "det%", "height", "2D px", "2D17", "P1", "P2", "MPJVE", "gtP1", "gtP2",
-        "gtVE", "P1/14", "P2/14", "VE/14")
+        "gtVE", "P1/14", "P2/14", "VE/14", "knee", "kneeT")
+# MediaPipe's columns (benchmarks/mediapipe_accuracy.py rows), shown with --mediapipe
+MP_COLS = [("clip", "{:<22}", 22), ("mediapipe_found", "{:>5.0%}", 5), ("err2d_limbs_px", "{:>6.1f}", 6),
+           ("p1_14", "{:>6.1f}", 6), ("p2_14", "{:>6.1f}", 6), ("mpjve_14", "{:>6.1f}", 6),
+           ("knee_med", "{:>5.1f}", 5), ("knee_med_gt", "{:>5.1f}", 5)]
+MP_HEAD = ("clip", "found", "2D px", "P1/14", "P2/14", "VE/14", "knee", "kneeT")
 
 
-def table(rows: list[dict]) -> str:
-    lines = [" ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, (_, _, w)) in enumerate(zip(HEAD, COLS)))]
+def table(rows: list[dict], cols: list = COLS, head: tuple = HEAD) -> str:
+    """Rows (dicts) -> a fixed-width table with per-subject and overall means (NaN: missing)."""
+    def cell(r, k, fmt):
+        v = r.get(k, float("nan"))
+        return fmt.format(v) if k == "clip" or np.isfinite(v) else fmt.format(float("nan"))
+
+    lines = [" ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, (_, _, w)) in enumerate(zip(head, cols)))]
     lines.append("-" * len(lines[0]))
     for r in rows:
-        lines.append(" ".join(fmt.format(r[k]) for k, fmt, _ in COLS))
+        lines.append(" ".join(cell(r, k, fmt) for k, fmt, _ in cols))
     if len(rows) > 1:
         groups = {}
         for r in rows:
-            groups.setdefault(r["subject"], []).append(r)
+            groups.setdefault(r.get("subject", ""), []).append(r)
         lines.append("-" * len(lines[0]))
         for label, sel in ([(f"mean subject {g} ({len(v)})", v) for g, v in sorted(groups.items())]
                            if len(groups) > 1 else []) + [(f"mean of {len(rows)} clips", rows)]:
-            mean = {k: float(np.mean([r[k] for r in sel])) for k, _, _ in COLS[1:]}
+            mean = {k: float(np.nanmean([r.get(k, np.nan) for r in sel])) for k, _, _ in cols[1:]}
             mean["clip"] = label
-            mean["frames"] = int(sum(r["frames"] for r in sel))
-            lines.append(" ".join(fmt.format(mean[k]) for k, fmt, _ in COLS))
+            if "frames" in mean:
+                mean["frames"] = int(sum(r["frames"] for r in sel))
+            lines.append(" ".join(cell(mean, k, fmt) for k, fmt, _ in cols))
     return "\n".join(lines)
+
+
+def mediapipe_rows(rows: list[dict], folder: Path) -> list[dict]:
+    """MediaPipe's per-clip rows (``folder/<clip>.json``) for our rows' clips, with the subject."""
+    out = []
+    for r in rows:
+        f = folder / f"{r['clip']}.json"
+        m = json.loads(f.read_text()) if f.is_file() else {"clip": r["clip"]}
+        out.append({**m, "subject": r.get("subject", "")})
+    return out
+
+
+def mediapipe_table(rows: list[dict], folder: Path) -> str:
+    """Ours and MediaPipe's on the same clips: P1/P2/MPJVE on 14 joints, 2D limbs, knees."""
+    mp = mediapipe_rows(rows, folder)
+    ratio = [{"clip": r["clip"], "subject": r.get("subject", ""),
+              **{k: r[k] / m[k] for k in ("p1_14", "p2_14", "mpjve_14") if k in m and m[k]}}
+             for r, m in zip(rows, mp)]
+    rcols = [("clip", "{:<22}", 22), ("p1_14", "{:>6.2f}", 6), ("p2_14", "{:>6.2f}", 6), ("mpjve_14", "{:>6.2f}", 6)]
+    both = [(r, m) for r, m in zip(rows, mp) if "p1_14" in m]
+    overall = "  ".join(f"{k} {np.mean([r[k] for r, _ in both]) / np.mean([m[k] for _, m in both]):.2f}"
+                        for k in ("p1_14", "p2_14", "mpjve_14")) if both else "no MediaPipe rows"
+    return (f"\nMediaPipe on the same clips ({folder})\n" + table(mp, MP_COLS, MP_HEAD)
+            + "\n\nours / MediaPipe per clip (below 1: ours better)\n"
+            + table(ratio, rcols, ("clip", "P1/14", "P2/14", "VE/14"))
+            + f"\nratio of the means over {len(both)} clips: {overall}")
 
 
 def main(argv=None) -> int:
@@ -157,6 +222,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pose-model", default=None, help="hrnet: an ONNX file or MMPose .pth checkpoint")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     ap.add_argument("--per-joint", action="store_true", help="also print errors per joint")
+    ap.add_argument("--mediapipe", type=Path, default=None,
+                    help="folder of MediaPipe per-clip JSON (mediapipe_accuracy.py --out-dir): "
+                         "print MediaPipe's figures for the same clips beside ours")
     a = ap.parse_args(argv)
     from posecli.lifter import load_lifter
 
@@ -179,7 +247,10 @@ def main(argv=None) -> int:
     print(table(rows))
     print("height: mean projected head-top-to-ankle span (px); det%: frames detected; "
           "2D px: detector on 12 limb joints; 2D17: the 17 joints fed to the lifter; "
-          "P1/P2/MPJVE: video -> detector -> lifter; gt*: lifter on ground-truth 2D")
+          "P1/P2/MPJVE: video -> detector -> lifter; gt*: lifter on ground-truth 2D; "
+          "/14: the 14 joints MediaPipe also measures; knee/kneeT: median knee flexion (deg), ours/truth")
+    if a.mediapipe:
+        print(mediapipe_table(rows, a.mediapipe))
     if a.per_joint:
         from posecli.skeleton import JOINTS
         print("\nper joint, mean over clips: 2D17 px | P1 mm (video) | P1 mm (GT 2D)")
