@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))   # this checkout's posecli, whichever one is installed
+from posecli.training.metrics import knee_flexion_deg, median_knee  # noqa: E402,F401  (numpy only)
 DEFAULT_DIR = Path("/work/cache/rendered")
 
 # BlazePose landmark -> H36M joint, for the 12 limb joints both layouts measure directly.
@@ -55,26 +57,6 @@ def limbs(layout: str) -> dict[int, int]:
 # H36M joints that MediaPipe's world landmarks measure or build as we do (pelvis, hips, knees,
 # ankles, thorax, shoulders, elbows, wrists): the comparison with benchmarks/mediapipe_accuracy.py
 SHARED14 = [0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16]
-
-
-def knee_flexion_deg(x: np.ndarray) -> np.ndarray:
-    """(..., 17, 3) H36M joints -> (..., 2) knee flexion, degrees (right, left).
-
-    The angle between the thigh (hip -> knee) and the shin (knee -> ankle): 0 for a straight
-    leg, 90 for a right-angle bend. Independent of the frame and of the skeleton's scale.
-    """
-    out = []
-    for hip, knee, ankle in ((1, 2, 3), (4, 5, 6)):
-        a = x[..., knee, :] - x[..., hip, :]
-        b = x[..., ankle, :] - x[..., knee, :]
-        # atan2 of |a x b| and a.b: exact near 0 deg, where arccos of a rounded cosine is not
-        out.append(np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), (a * b).sum(-1))))
-    return np.stack(out, -1)
-
-
-def median_knee(x: np.ndarray) -> float:
-    """Median knee flexion (degrees) over all frames and both legs of (N, 17, 3) joints."""
-    return float(np.median(knee_flexion_deg(x)))
 
 
 def score14(pred: np.ndarray, gt: np.ndarray) -> dict:
