@@ -243,3 +243,15 @@ def test_fit_and_choose_sets_hold_training_subjects_only_and_share_no_take():
     assert mocap_file("cmu_przestr").name == "cmu_h36m.npz"
     heights = [h for *_, h in render_clips.FIT + render_clips.CHOOSE if h is not None]
     assert max(heights) >= 3.5 and min(heights) <= 0.5                 # high and low cameras
+
+
+def test_parallel_renderers_claim_each_clip_once(tmp_path):
+    import os
+    import render_clips
+    assert render_clips.claim(tmp_path, "a")                 # free: taken, lock holds our pid
+    assert (tmp_path / "a.lock").read_text() == str(os.getpid())
+    assert not render_clips.claim(tmp_path, "a")             # a live process holds it
+    (tmp_path / "b.lock").write_text("999999999")            # a dead process's lock is stale
+    assert render_clips.claim(tmp_path, "b")
+    (tmp_path / "c.truth.npz").write_bytes(b"")              # already rendered
+    assert not render_clips.claim(tmp_path, "c")

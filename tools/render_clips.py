@@ -49,6 +49,7 @@ from the main environment.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -114,6 +115,49 @@ CHOOSE = [
 SEED0 = {"fit": 200, "choose": 300}
 
 
+def claim(out: Path, name: str) -> bool:
+    """True if this process may render ``out/name``: not rendered yet (no truth file) and not
+    being rendered by another live process (``name.lock`` holds its pid). Lets several
+    processes share one list, and an interrupted run resume."""
+    if (out / f"{name}.truth.npz").exists():
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / f"{name}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or 0), 0)
+                return False                      # a live process has it
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)       # stale: its process is gone
+                continue
+            except PermissionError:
+                return False
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def render_list(out: Path, clips: list, seed0: int, crf: int, only: set | None,
+                training_only: bool) -> None:
+    """Render (clip, source, start s, max frames[, camera height]) entries into ``out``; seeds
+    seed0 + index in the list. ``training_only``: refuse held-out subjects."""
+    for i, (clip, src, start, n, *cam) in enumerate(clips):
+        name = f"{clip}_{src.split('_')[1]}"
+        if (only and clip not in only) or not claim(out, name):
+            continue
+        try:
+            mo = load_mocap_clip(clip, src, start, n)
+            if training_only and mo.subject in HELD_OUT:   # belt and braces
+                raise SystemExit(f"error: {clip} is a held-out subject's take")
+            render_clip(out, name, mo, seed=seed0 + i, crf=crf, camera_height=cam[0] if cam else None)
+        finally:
+            (out / f"{name}.lock").unlink(missing_ok=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("what", choices=["example", "bench", "fit", "choose", "one"])
@@ -147,29 +191,13 @@ def main(argv=None):
         tag += f"_c{a.camera_height:g}" if a.camera_height is not None else ""
         render_clip(a.out, f"{a.clip}_s{a.seed}{tag}", mo, seed=a.seed, crf=a.crf,
                     variant=a.variant, person_frac=a.person_frac, camera_height=a.camera_height)
-    elif a.what in ("fit", "choose"):
-        only = set(a.only.split(",")) if a.only else None
-        for i, (clip, src, start, n, cam_h) in enumerate(FIT if a.what == "fit" else CHOOSE):
-            if only and clip not in only:
-                continue
-            mo = load_mocap_clip(clip, src, start, n)
-            if mo.subject in HELD_OUT:   # belt and braces: these sets must never see them
-                raise SystemExit(f"error: {clip} is a held-out subject's take")
-            if (a.out / f"{clip}_{src.split('_')[1]}.truth.npz").exists():
-                print(f"{clip}: already rendered, skipped", flush=True)   # resumable
-                continue
-            render_clip(a.out, f"{clip}_{src.split('_')[1]}", mo, seed=SEED0[a.what] + i, crf=a.crf,
-                        camera_height=cam_h)
     else:
         only = set(a.only.split(",")) if a.only else None
-        for i, (clip, src, start, n) in enumerate(BENCH):
-            if only and clip not in only:
-                continue
-            if (a.out / f"{clip}_{src.split('_')[1]}.truth.npz").exists():
-                print(f"{clip}: already rendered, skipped", flush=True)   # resumable
-                continue
-            mo = load_mocap_clip(clip, src, start, n)
-            render_clip(a.out, f"{clip}_{src.split('_')[1]}", mo, seed=100 + i, crf=a.crf)
+        if a.what == "bench":
+            render_list(a.out, BENCH, 100, a.crf, only, training_only=False)
+        else:
+            render_list(a.out, FIT if a.what == "fit" else CHOOSE, SEED0[a.what], a.crf, only,
+                        training_only=True)
 
 
 if __name__ == "__main__":
