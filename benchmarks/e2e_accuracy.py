@@ -203,6 +203,9 @@ def main(argv=None) -> int:
     ap.add_argument("--detector", default="blazepose-full", help="blazepose-lite|full|heavy or hrnet")
     ap.add_argument("--pose-model", default=None, help="hrnet: an ONNX file or MMPose .pth checkpoint")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="per-clip rows kept here (<clip>.json) and reused when the lifter and "
+                         "detector match: a long run resumes, and a table is one command")
     ap.add_argument("--per-joint", action="store_true", help="also print errors per joint")
     ap.add_argument("--mediapipe", type=Path, default=None,
                     help="folder of MediaPipe per-clip JSON (mediapipe_accuracy.py --out-dir): "
@@ -218,7 +221,16 @@ def main(argv=None) -> int:
     lifter = load_lifter(a.weights)
     rows = []
     for v in clips:
-        r = evaluate_clip(v, lifter, a.detector, a.pose_model)
+        key = {"lifter_sha256": str(lifter.info.get("sha256")), "detector": a.detector}
+        kept = a.cache / f"{v.stem}.json" if a.cache else None
+        r = json.loads(kept.read_text()) if kept and kept.is_file() else {}
+        if {k: r.get(k) for k in key} != key:
+            r = {**evaluate_clip(v, lifter, a.detector, a.pose_model), **key}
+            if kept:
+                a.cache.mkdir(parents=True, exist_ok=True)
+                tmp = kept.with_suffix(".tmp")
+                tmp.write_text(json.dumps(r))
+                tmp.replace(kept)   # atomic: never a half-written row
         rows.append(r)
         print(f"{r['clip']}: det {r['detected']:.0%}, 2D {r['err2d_limbs_px']:.1f} px, "
               f"P1 {r['p1']:.1f} mm (GT 2D: {r['gt2d_p1']:.1f} mm), {r['seconds']:.0f} s",
