@@ -276,9 +276,9 @@ def _finish(config, options, worker, source, frames, status, failure, started, c
         from posecli.export import write_all
         video = {"stream": config.source, "live": True, "frames_received": source.frames,
                  "frames_dropped": frames.dropped}
-        res = session.result(config.name, detector=tracker.description(), video=video)
+        res = session.result(config.source, detector=tracker.description(), video=video)
         paths = write_all(res, config.out_dir, list(config.formats),
-                          {"bvh": {"scale": options.bvh_scale}})
+                          {"bvh": {"scale": options.bvh_scale}}, stem=config.name)
         wrote = "; wrote " + ", ".join(str(p) for p in paths)
     counts = f"{n} frames lifted, {frames.dropped} dropped"
     if isinstance(worker.failure, BrokenPipeError):
