@@ -95,27 +95,29 @@ def create_detector(name: str = "blazepose-full", threads: int = 2) -> Detector:
 
 
 def create_tracker(name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
-                   detect_every: int = 3, pose_model: str | Path | None = None):
+                   detect_every: int | None = None, pose_model: str | Path | None = None):
     """Build a multi-person tracker (:class:`posecli.detect2d.solution.PoseTracker`): called
     on a frame it returns a list of Detection with stable ``track_id``.
 
     ``pose_model``: for ``hrnet``, an ONNX file or an MMPose ``.pth`` checkpoint (default: the
-    model-zoo checkpoint, downloaded once into the user cache). Errors as
+    model-zoo checkpoint, downloaded once into the user cache). ``detect_every``: frames
+    between the person detector's searches for newcomers (default: the tracker's). Errors as
     :func:`create_detector`; ValueError when ``pose_model`` is given to BlazePose.
     """
     if name not in _BLAZEPOSE + _HRNET:
         raise ValueError(f"unknown detector {name!r}; available: {', '.join(_BLAZEPOSE + _HRNET)}")
     from posecli.detect2d.solution import PoseTracker, TopDownKeypoints
 
+    schedule = {} if detect_every is None else {"detect_every": detect_every}
     if name in _HRNET:
         from posecli.detect2d.hrnet import open_hrnet
 
         stage2 = TopDownKeypoints(open_hrnet(pose_model, threads))
-        return PoseTracker(name, threads=threads, max_people=max_people,
-                           detect_every=detect_every, stage2=stage2)
+        return PoseTracker(name, threads=threads, max_people=max_people, stage2=stage2,
+                           **schedule)
     if pose_model is not None:
         raise ValueError(f"a pose model file is for --detector hrnet, not {name}")
-    return PoseTracker(name, threads=threads, max_people=max_people, detect_every=detect_every)
+    return PoseTracker(name, threads=threads, max_people=max_people, **schedule)
 
 
 def download_model(name: str = "blazepose-heavy"):
