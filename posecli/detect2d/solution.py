@@ -92,6 +92,15 @@ def _most_prominent(people: list[PoseBox]) -> PoseBox:
     return max(close, key=lambda p: float(np.hypot(*(p.keypoints[1] - p.keypoints[0]))))
 
 
+def _body_in_view(p: PoseBox, width: int, height: int) -> bool:
+    """Could detection ``p`` be a person in the picture: its hip centre inside the frame and its
+    body circle between MIN_ROI_SIZE / 2 and the frame's height (the unsure boxes are mostly
+    neither)."""
+    r = float(np.hypot(*(p.keypoints[1] - p.keypoints[0])))
+    x, y = p.keypoints[0]
+    return bool(0 <= x < width and 0 <= y < height and MIN_ROI_SIZE / 2 <= r <= height)
+
+
 def _overlap(a: Candidate, b: Candidate, min_conf: float = 0.3) -> float:
     """Intersection of two poses' keypoint boxes over the smaller box's area, in [0, 1]."""
     ba, bb = points_box(a.xy, a.conf, min_conf), points_box(b.xy, b.conf, min_conf)
@@ -223,7 +232,8 @@ class PoseTracker:
     The person detector runs only when tracking needs it (between its runs each person's crop
     comes from their own keypoints of the previous frame, as in MediaPipe):
     - on every frame while nobody is followed (fully every ``detect_every`` frames);
-    - on a frame where a followed person was lost, or their keypoint model's presence fell
+    - a full search (below) on a frame where a followed person was lost; a search where one's
+      keypoint model's presence fell
       below ``redetect_below`` (a fresh crop from the detector then replaces theirs when it
       scores better, keeping their identity);
     - every ``detect_every`` frames, for newcomers;
@@ -254,7 +264,7 @@ class PoseTracker:
                  detect_every: int = DETECT_EVERY, full_every: int = FULL_EVERY,
                  redetect_below: float = REDETECT_BELOW,
                  fallback_score: float | None = FALLBACK_SCORE,
-                 fallback_presence: float = FALLBACK_PRESENCE, fallback_max: int = 4,
+                 fallback_presence: float = FALLBACK_PRESENCE, fallback_max: int = 8,
                  roi_lead: float = 1.0,
                  min_detection_score: float = DET_MIN_SCORE,
                  min_presence: float = MIN_PRESENCE, refine: bool = True,
@@ -336,14 +346,19 @@ class PoseTracker:
         return bool(np.linalg.norm(p.keypoints[0] - c.xy[hips].mean(0))
                     < 0.6 * body_scale(c.xy, self.spec))
 
-    def _search(self, frame: np.ndarray, cands: list[Candidate], full: bool) -> list[Candidate]:
+    def _search(self, frame: np.ndarray, cands: list[Candidate], full: bool, fallback: bool
+                ) -> list[Candidate]:
         """2. The person detector: newcomers, people lost, fresh crops for weak tracks; with
-        ``full``, also the corner tiles and the body fallback. -> the candidates, amended."""
+        ``full``, also the corner tiles; with ``fallback``, the body fallback.
+        -> the candidates, amended."""
         tiles = "always" if full else False
-        weak = self.fallback_score if full else None
+        weak = self.fallback_score if fallback else None
         people = self.detector(frame, tiles=tiles, weak=weak)
         sure = [p for p in people if p.score >= self.detector.min_score]
-        unsure = [p for p in people if p.score < self.detector.min_score][:self.fallback_max]
+        h, w = frame.shape[:2]
+        unsure = [p for p in people if p.score < self.detector.min_score
+                  and _body_in_view(p, w, h)
+                  and not any(self._near(p, c) for c in cands)][:self.fallback_max]
         cands = list(cands)
         for p in sure + unsure:
             fallback = p.score < self.detector.min_score
@@ -386,13 +401,14 @@ class PoseTracker:
         lost = len(cands) < min(len(live), self.max_people)
         weak = any(c.score < self.redetect_below for c in cands)
         # while nobody is followed the whole frame is searched on every frame, and fully (tiles,
-        # fallback) every detect_every frames
-        full = f - self._last_full >= (self.full_every if cands else self.detect_every)
+        # fallback) every detect_every frames; a person just lost gets one full search
+        full = lost or f - self._last_full >= (self.full_every if cands else self.detect_every)
         due = not cands or lost or weak or full or f - self._last_search >= self.detect_every
         self.last_search = ""
         if due and (len(cands) < self.max_people or weak):
             t1 = time.perf_counter()
-            cands = self._search(frame, cands, full)
+            # the body fallback: on full searches, and while nobody is followed
+            cands = self._search(frame, cands, full, full or not cands)
             timing["detect"] = time.perf_counter() - t1
             self._last_search = f
             self._last_full = f if full else self._last_full
