@@ -236,7 +236,8 @@ class PoseTracker:
       keypoint model's presence fell
       below ``redetect_below`` (a fresh crop from the detector then replaces theirs when it
       scores better, keeping their identity);
-    - every ``detect_every`` frames, for newcomers;
+    - every ``detect_every`` frames, for newcomers; every ``lost_every`` frames while someone
+      lost in the last ``lost_for`` frames may come back;
     - a *full search* on the first frame and every ``full_every`` frames: the whole frame, its
       4 corner tiles (people too small for the whole-frame letterbox) and the body fallback:
       the detector's unsure boxes (score from ``fallback_score``), which the face-keyed
@@ -250,8 +251,8 @@ class PoseTracker:
             model of ``name``; :class:`TopDownKeypoints` for HRNet). The person detector is
             BlazePose's in both cases.
         max_people: people followed at once (the keypoint model runs once per person a frame).
-        detect_every, full_every, redetect_below, fallback_score, fallback_presence,
-            fallback_max: the detector's schedule and the body fallback (above);
+        detect_every, full_every, lost_every, lost_for, redetect_below, fallback_score,
+            fallback_presence, fallback_max: the detector's schedule and the body fallback (above);
             ``fallback_max`` unsure boxes at most are checked per full search, best first.
         roi_lead: a track's ROI is moved by this many frames of its velocity (on the composite
             clips 1.0 gives 4.28 px limb error against 4.31 px with 0.0, MediaPipe's choice).
@@ -265,6 +266,7 @@ class PoseTracker:
                  redetect_below: float = REDETECT_BELOW,
                  fallback_score: float | None = FALLBACK_SCORE,
                  fallback_presence: float = FALLBACK_PRESENCE, fallback_max: int = 8,
+                 lost_every: int = 3, lost_for: int = 30,
                  roi_lead: float = 1.0,
                  min_detection_score: float = DET_MIN_SCORE,
                  min_presence: float = MIN_PRESENCE, refine: bool = True,
@@ -288,6 +290,7 @@ class PoseTracker:
         self.redetect_below = redetect_below
         self.fallback_score, self.fallback_presence = fallback_score, fallback_presence
         self.fallback_max = fallback_max
+        self.lost_every, self.lost_for = lost_every, lost_for
         self.lead = roi_lead
         self.tracker = tracker or Tracker(spec=self.spec)
         self._last_search = self._last_full = -10**9
@@ -403,7 +406,10 @@ class PoseTracker:
         # while nobody is followed the whole frame is searched on every frame, and fully (tiles,
         # fallback) every detect_every frames; a person just lost gets one full search
         full = lost or f - self._last_full >= (self.full_every if cands else self.detect_every)
-        due = not cands or lost or weak or full or f - self._last_search >= self.detect_every
+        # someone lost in the last second may reappear (from behind someone): look more often
+        every = (self.lost_every if any(f - t.last_frame <= self.lost_for
+                                         for t in self.tracker.lost()) else self.detect_every)
+        due = not cands or lost or weak or full or f - self._last_search >= every
         self.last_search = ""
         if due and (len(cands) < self.max_people or weak):
             t1 = time.perf_counter()
