@@ -26,8 +26,10 @@ def example(mp):
 
 
 def _run(mp, clip, truth):
-    dets, _ = mp.run_tracker(clip)
-    return dets, mp.evaluate(dets, truth, clip.shape[2], clip.shape[1])
+    dets, _, runs = mp.run_tracker_counted(clip)
+    r = mp.evaluate(dets, truth, clip.shape[2], clip.shape[1])
+    r["detector_runs_per_frame"] = runs / len(clip)
+    return dets, r
 
 
 def test_side_by_side_two_identities(mp, example):
@@ -36,7 +38,12 @@ def test_side_by_side_two_identities(mp, example):
     assert r["id_switches"] == 0 and r["track_switches"] == 0 and r["pelvis_jumps"] == 0
     assert r["mixed_skeletons"] == 0 and r["stray_joints"] == 0 and r["ghosts"] == 0
     assert r["lr_swap_rate"] <= 0.02
-    assert min(r["matched_per_person"]) >= 0.7 * len(clip)   # the far-away small one too
+    # both people are in view from the first frame, the far-away small one too, and both are
+    # followed from it (before: the second was found only at frame 30, by the tiles)
+    assert mp.first_frames(dets) == {1: 0, 2: 0}
+    assert min(r["matched_per_person"]) >= 0.95 * len(clip)
+    # the person detector ran only when tracking needed it (before: 0.49 runs per frame)
+    assert r["detector_runs_per_frame"] <= 0.25
     # each identity stays in its own half of the picture
     w = clip.shape[2] // 2
     side = {}
@@ -54,6 +61,16 @@ def test_crossing_keeps_identities_and_never_mixes(mp, example):
     assert r["stray_joints"] <= 3      # a hidden elbow / wrist guessed onto the person behind
     assert len({d[0] for fr in dets for d in fr}) == 2
     assert min(r["matched_per_person"]) >= 0.75 * len(clip)  # the one behind is hidden a while
+    assert r["detector_runs_per_frame"] <= 0.3
+
+
+def test_one_person_detector_runs_only_when_needed(mp, example):
+    """A person followed throughout: the person detector runs on the first frame (whole frame
+    and tiles) and then only now and then for newcomers (before: every 3rd frame)."""
+    frames, truth = example
+    dets, r = _run(mp, frames, truth[:, None])
+    assert r["matched"] == len(frames) and r["ghosts"] == 0 and r["id_switches"] == 0
+    assert r["detector_runs_per_frame"] <= 0.2
 
 
 def test_leaving_and_returning_keeps_identity_and_flags_outside_joints(mp, example):
@@ -71,6 +88,10 @@ def test_leaving_and_returning_keeps_identity_and_flags_outside_joints(mp, examp
             outside_conf.extend(d.conf[d.outside].tolist())
     assert ids == {1}
     assert outside_seen > 0 and max(outside_conf) <= 0.05
+    # while nobody is in view the whole frame is searched, the tiles only now and then
+    # (before: 5 detector runs on every empty frame)
+    _, r = _run(mp, clip, truth)
+    assert r["id_switches"] == 0 and r["detector_runs_per_frame"] <= 0.8
 
 
 def test_nobody_gives_no_skeleton(mp, example):
