@@ -78,13 +78,17 @@ def run_child(cmd: list[str], env: dict | None = None) -> tuple[float, float, st
 
 def run_child_cpu(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, float]:
     """As :func:`run_child`, plus the CPU seconds (user + system) of the child and of the
-    processes it waited for (ffmpeg): on a shared machine CPU time moves less than wall time."""
+    processes it waited for (ffmpeg): on a shared machine CPU time moves less than wall time.
+    The child runs in the temporary folder: ``python -m`` and ``-c`` put the working folder
+    first on sys.path, so a child started in a checkout would import that checkout's posecli
+    whatever its PYTHONPATH says."""
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as errs:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=errs, text=True, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=errs, text=True, env=env,
+                                cwd=tempfile.gettempdir())
         peak = 0
         while proc.poll() is None:
             peak = max(peak, _vm_hwm_kib(proc.pid))
@@ -413,6 +417,7 @@ def main() -> None:
     ap.add_argument("--no-runs", action="store_true", help="skip counting the detector's runs")
     ap.add_argument("--startup", action="store_true", help="also time a 1-frame clip and the example")
     args = ap.parse_args()
+    args.video = args.video.resolve()
     sizes = [int(s) for s in args.frames.split(",") if s]
     mp_sizes = {int(s) for s in args.mediapipe_frames.split(",") if s}
     print(machine_note(args.threads))
