@@ -33,13 +33,19 @@ __all__ = ["BlazePose", "PoseTracker", "BlazePoseLandmarks", "TopDownKeypoints",
            "OUTSIDE_CONF", "check_frame"]
 
 #: The tracker's detector schedule (see :class:`PoseTracker`), chosen by measurement
-#: (benchmarks/multi_person.py --schedule): frames between searches for newcomers (about half a
-#: second at 30 fps), frames between full searches, the presence below which a followed person
-#: is re-detected, and the body fallback's bars.
-DETECT_EVERY = 15
-FULL_EVERY = 60
+#: (benchmarks/multi_person.py --schedule), in seconds of video: between searches for
+#: newcomers, between full searches, between searches while someone lost may come back, and
+#: for how long after the loss; the presence below which a followed person is re-detected, and
+#: the body fallback's bars.
+DETECT_EVERY_S = 0.5
+FULL_EVERY_S = 2.0
+LOST_EVERY_S = 0.1
+LOST_FOR_S = 1.0
 REDETECT_BELOW = 0.8
+#: a followed person's result below the presence bar but above this gets a second pass
+RETRY_PRESENCE = 0.1
 FALLBACK_SCORE = 0.05
+FALLBACK_PASSES = 3
 FALLBACK_PRESENCE = 0.9
 
 #: Confidence given to a joint outside the picture: below the gap-filling threshold (0.1), so
@@ -251,7 +257,9 @@ class PoseTracker:
             model of ``name``; :class:`TopDownKeypoints` for HRNet). The person detector is
             BlazePose's in both cases.
         max_people: people followed at once (the keypoint model runs once per person a frame).
-        detect_every, full_every, lost_every, lost_for, redetect_below, fallback_score,
+        fps: the video's frame rate: the schedule's defaults are in seconds of video
+            (``*_S`` above: 15, 60, 3 and 30 frames at 30 fps).
+        detect_every, full_every, lost_every, lost_for (frames), redetect_below, fallback_score,
             fallback_presence, fallback_max: the detector's schedule and the body fallback (above);
             ``fallback_max`` unsure boxes at most are checked per full search, best first.
         roi_lead: a track's ROI is moved by this many frames of its velocity (on the composite
@@ -262,19 +270,24 @@ class PoseTracker:
     """
 
     def __init__(self, name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
-                 detect_every: int = DETECT_EVERY, full_every: int = FULL_EVERY,
+                 fps: float = 30.0, detect_every: int | None = None,
+                 full_every: int | None = None,
                  redetect_below: float = REDETECT_BELOW,
                  fallback_score: float | None = FALLBACK_SCORE,
                  fallback_presence: float = FALLBACK_PRESENCE, fallback_max: int = 8,
-                 lost_every: int = 3, lost_for: int = 30,
+                 lost_every: int | None = None, lost_for: int | None = None,
                  roi_lead: float = 1.0,
                  min_detection_score: float = DET_MIN_SCORE,
                  min_presence: float = MIN_PRESENCE, refine: bool = True,
                  tile_fallback: bool = True, detector_file: str | Path = DETECTOR_FILE,
                  landmark_file: str | Path | None = None, tracker: Tracker | None = None,
                  stage2=None) -> None:
-        if max_people < 1 or detect_every < 1 or full_every < 1:
-            raise ValueError("max_people, detect_every and full_every must be at least 1")
+        fps = fps if np.isfinite(fps) and fps > 0 else 30.0
+        frames = lambda v, sec: max(1, round(sec * fps)) if v is None else int(v)  # noqa: E731
+        detect_every, full_every = frames(detect_every, DETECT_EVERY_S), frames(full_every, FULL_EVERY_S)
+        lost_every, lost_for = frames(lost_every, LOST_EVERY_S), frames(lost_for, LOST_FOR_S)
+        if max_people < 1 or min(detect_every, full_every, lost_every, lost_for) < 1:
+            raise ValueError("max_people and the detector's intervals must be at least 1")
         self.name = name
         if stage2 is None:
             self.detector, landmarker = _models(name, threads, detector_file, landmark_file,
@@ -338,6 +351,11 @@ class PoseTracker:
             sources.append(t.id)
         cands = []
         for pose, source in zip(self.stage2(frame, rois), sources):
+            if RETRY_PRESENCE <= pose.score < self.stage2.min_presence:
+                # the person moved further than the crop allowed (fast motion, low frame
+                # rate): one more pass on the crop this result's own keypoints give
+                roi = self.stage2.roi_for_track(pose)
+                pose = self.stage2(frame, [roi])[0] if roi is not None else pose
             c = self._candidate(frame, pose, source)
             if c is not None:
                 cands.append(c)
@@ -372,12 +390,13 @@ class PoseTracker:
                 continue
             self.counts["fallback_checked"] += fallback
             pose = self.stage2(frame, [self.stage2.roi_for_detection(p)])[0]
-            if fallback and self.stage2.min_presence <= pose.score < self.fallback_presence:
-                # an unsure box is often off the body: a second pass on the crop the first
-                # one's own keypoints give (as tracking does) settles on the person or not
+            for _ in range(FALLBACK_PASSES - 1 if fallback else 0):
+                # an unsure box is often off the body: more passes on the crop the last one's
+                # own keypoints give (as tracking does) settle on the person or not
                 roi = self.stage2.roi_for_track(pose)
-                if roi is not None:
-                    pose = self.stage2(frame, [roi])[0]
+                if not RETRY_PRESENCE <= pose.score < self.fallback_presence or roi is None:
+                    break
+                pose = self.stage2(frame, [roi])[0]
             c = self._candidate(frame, pose, None,
                                 self.fallback_presence if fallback else None)
             if c is None:
