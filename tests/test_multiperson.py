@@ -138,3 +138,76 @@ def test_cli_lifts_every_person_and_lists_tracks(mp, example, tmp_path, tiny_wei
     assert one["detector"]["person"]["track_id"] == ids[1]
     r = run("lift", video, "-o", tmp_path / "bad", "--weights", tiny_weights, "--person", 9)
     assert r.exit_code == 1 and "no person with id 9" in r.output
+
+
+# ---- people seen from behind, people in view from the first frame (issue 31, items 11-12) ----
+
+STREET = "videos/mmpose_demo.mp4"   # shared data: a street, pedestrians walking away (5 frames)
+
+
+def _street(shared):
+    from posecli.video import iter_frames
+
+    path = shared / STREET
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    return path, [f.copy() for f in iter_frames(path)]
+
+
+def _facing_and_walking_away(example, street):
+    """Side by side, 640x360 each: the rendered example (walking towards the camera) on the
+    left, the street (people walking away) on the right."""
+    import cv2
+
+    frames, _ = example
+    out = []
+    for i, s in enumerate(street):
+        f = frames[70 + 6 * i]
+        left = np.empty((360, 640, 3), np.uint8)
+        left[:] = np.median(f[:, :40].reshape(-1, 3), axis=0)
+        left[:, 80:560] = cv2.resize(f, (480, 360), interpolation=cv2.INTER_AREA)
+        out.append(np.concatenate([left, cv2.resize(s, (640, 360), interpolation=cv2.INTER_AREA)], 1))
+    return out
+
+
+def test_people_walking_away_are_found_and_each_stays_in_its_half(mp, example, shared, tmp_path,
+                                                                  tiny_weights):
+    """A person facing the camera beside people walking away: `--person all` lifts the one on
+    the left and at least two on the right (the face-keyed detector alone found one woman
+    on the right and nobody on the left), each staying in its own half."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from posecli.cli import app
+    from conftest import write_video
+
+    _, street = _street(shared)
+    video = write_video(tmp_path / "both.mp4", _facing_and_walking_away(example, street), fps=5)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, [str(x) for x in ("lift", video, "-o", out, "--weights",
+                                                  tiny_weights, "--person", "all", "-q")])
+    assert r.exit_code == 0, r.output
+    halves = []
+    for f in sorted(out.glob("both.person*.json")):
+        xs = [fr["keypoints_2d"][0][0] for fr in json.loads(f.read_text())["frames"]
+              if fr["keypoints_2d"]]
+        assert len(xs) == 5
+        assert max(xs) < 640 or min(xs) >= 640, f"{f.name} crosses the middle"
+        halves.append(xs[0] >= 640)
+    assert halves.count(False) == 1 and halves.count(True) >= 2
+
+
+def test_street_pedestrians_walking_away(shared):
+    """The shared street clip: more than the one pedestrian the face-keyed detector finds, each
+    followed through the clip from its first frame."""
+    from posecli.detect2d.solution import PoseTracker
+    from posecli.video import probe
+
+    path, frames = _street(shared)
+    trk = PoseTracker(fps=probe(path).fps)
+    seen: dict[int, list[int]] = {}
+    for i, f in enumerate(frames):
+        for d in trk(f):
+            seen.setdefault(d.track_id, []).append(i)
+    assert sum(v == list(range(len(frames))) for v in seen.values()) >= 2
