@@ -87,7 +87,7 @@ def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int
                              pose_model=pose_model)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    trk.reset()
+    trk.reset(fps=info.fps)  # the detector's schedule is in seconds of video
     per_frame = []
     reader = VideoReader(path, info)
     for i, frame in enumerate(reader):

@@ -200,14 +200,10 @@ def test_people_walking_away_are_found_and_each_stays_in_its_half(mp, example, s
 
 def test_street_pedestrians_walking_away(shared):
     """The shared street clip: more than the one pedestrian the face-keyed detector finds, each
-    followed through the clip from its first frame."""
-    from posecli.detect2d.solution import PoseTracker
-    from posecli.video import probe
+    followed through the clip from its first frame (as `posecli tracks` runs the tracker)."""
+    from posecli import pipeline
 
     path, frames = _street(shared)
-    trk = PoseTracker(fps=probe(path).fps)
-    seen: dict[int, list[int]] = {}
-    for i, f in enumerate(frames):
-        for d in trk(f):
-            seen.setdefault(d.track_id, []).append(i)
-    assert sum(v == list(range(len(frames))) for v in seen.values()) >= 2
+    _, n, tracks, _ = pipeline.track_video(path)[:4]
+    assert n == len(frames)
+    assert sum(bool(t.found.all()) for t in tracks) >= 2

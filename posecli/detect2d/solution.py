@@ -257,8 +257,8 @@ class PoseTracker:
             model of ``name``; :class:`TopDownKeypoints` for HRNet). The person detector is
             BlazePose's in both cases.
         max_people: people followed at once (the keypoint model runs once per person a frame).
-        fps: the video's frame rate: the schedule's defaults are in seconds of video
-            (``*_S`` above: 15, 60, 3 and 30 frames at 30 fps).
+        fps: the video's frame rate (also ``reset(fps)``): the schedule's defaults are in
+            seconds of video (``*_S`` above: 15, 60, 3 and 30 frames at 30 fps).
         detect_every, full_every, lost_every, lost_for (frames), redetect_below, fallback_score,
             fallback_presence, fallback_max: the detector's schedule and the body fallback (above);
             ``fallback_max`` unsure boxes at most are checked per full search, best first.
@@ -282,12 +282,11 @@ class PoseTracker:
                  tile_fallback: bool = True, detector_file: str | Path = DETECTOR_FILE,
                  landmark_file: str | Path | None = None, tracker: Tracker | None = None,
                  stage2=None) -> None:
-        fps = fps if np.isfinite(fps) and fps > 0 else 30.0
-        frames = lambda v, sec: max(1, round(sec * fps)) if v is None else int(v)  # noqa: E731
-        detect_every, full_every = frames(detect_every, DETECT_EVERY_S), frames(full_every, FULL_EVERY_S)
-        lost_every, lost_for = frames(lost_every, LOST_EVERY_S), frames(lost_for, LOST_FOR_S)
-        if max_people < 1 or min(detect_every, full_every, lost_every, lost_for) < 1:
+        self._intervals = {"detect_every": detect_every, "full_every": full_every,
+                           "lost_every": lost_every, "lost_for": lost_for}
+        if max_people < 1 or any(v is not None and v < 1 for v in self._intervals.values()):
             raise ValueError("max_people and the detector's intervals must be at least 1")
+        self._schedule(fps)
         self.name = name
         if stage2 is None:
             self.detector, landmarker = _models(name, threads, detector_file, landmark_file,
@@ -299,11 +298,10 @@ class PoseTracker:
         self.stage2 = stage2
         self.layout = stage2.layout
         self.spec = stage2.spec
-        self.max_people, self.detect_every, self.full_every = max_people, detect_every, full_every
+        self.max_people = max_people
         self.redetect_below = redetect_below
         self.fallback_score, self.fallback_presence = fallback_score, fallback_presence
         self.fallback_max = fallback_max
-        self.lost_every, self.lost_for = lost_every, lost_for
         self.lead = roi_lead
         self.tracker = tracker or Tracker(spec=self.spec)
         self._last_search = self._last_full = -10**9
@@ -316,9 +314,20 @@ class PoseTracker:
         self.counts = {"frames": 0, "searches": 0, "full_searches": 0, "fallback_checked": 0,
                        "fallback_found": 0}
 
-    def reset(self) -> None:
-        """Forget every track (call at the start of a new video)."""
+    def _schedule(self, fps: float) -> None:
+        """The detector's intervals in frames at ``fps`` (those not given in frames)."""
+        fps = fps if np.isfinite(fps) and fps > 0 else 30.0
+        seconds = {"detect_every": DETECT_EVERY_S, "full_every": FULL_EVERY_S,
+                   "lost_every": LOST_EVERY_S, "lost_for": LOST_FOR_S}
+        for k, v in self._intervals.items():
+            setattr(self, k, int(v) if v is not None else max(1, round(seconds[k] * fps)))
+
+    def reset(self, fps: float | None = None) -> None:
+        """Forget every track (call at the start of a new video; ``fps``: its frame rate, for
+        the detector's schedule)."""
         self.tracker.reset()
+        if fps is not None:
+            self._schedule(fps)
         self._last_search = self._last_full = -10**9
         self.counts = dict.fromkeys(self.counts, 0)
 
