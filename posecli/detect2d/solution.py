@@ -262,6 +262,10 @@ class PoseTracker:
         detect_every, full_every, lost_every, lost_for (frames), redetect_below, fallback_score,
             fallback_presence, fallback_max: the detector's schedule and the body fallback (above);
             ``fallback_max`` unsure boxes at most are checked per full search, best first.
+        newcomers: look for people who come into view while everyone found is followed (the
+            periodic and full searches). Off (``--person auto``, which lifts one person: the
+            people in view at the start, or whoever is there once they are lost), the detector
+            runs only on the first frame and when someone is lost or weak.
         roi_lead: a track's ROI is moved by this many frames of its velocity (on the composite
             clips 1.0 gives 4.28 px limb error against 4.31 px with 0.0, MediaPipe's choice).
         min_presence: landmark results below this pose-presence probability are dropped
@@ -276,6 +280,7 @@ class PoseTracker:
                  fallback_score: float | None = FALLBACK_SCORE,
                  fallback_presence: float = FALLBACK_PRESENCE, fallback_max: int = 8,
                  lost_every: int | None = None, lost_for: int | None = None,
+                 newcomers: bool = True,
                  roi_lead: float = 1.0,
                  min_detection_score: float = DET_MIN_SCORE,
                  min_presence: float = MIN_PRESENCE, refine: bool = True,
@@ -302,6 +307,7 @@ class PoseTracker:
         self.redetect_below = redetect_below
         self.fallback_score, self.fallback_presence = fallback_score, fallback_presence
         self.fallback_max = fallback_max
+        self.newcomers = newcomers
         self.lead = roi_lead
         self.tracker = tracker or Tracker(spec=self.spec)
         self._last_search = self._last_full = -10**9
@@ -435,9 +441,13 @@ class PoseTracker:
         # fallback) every detect_every frames; a person just lost gets one full search
         full = lost or f - self._last_full >= (self.full_every if cands else self.detect_every)
         # someone lost in the last second may reappear (from behind someone): look more often
-        every = (self.lost_every if any(f - t.last_frame <= self.lost_for
-                                         for t in self.tracker.lost()) else self.detect_every)
-        due = not cands or lost or weak or full or f - self._last_search >= every
+        recent = any(f - t.last_frame <= self.lost_for for t in self.tracker.lost())
+        periodic = f - self._last_search >= (self.lost_every if recent else self.detect_every)
+        if not self.newcomers and cands and not lost:
+            # following the people found so far is all that is asked: no search while they
+            # are all followed well
+            full, periodic = f == 0, recent and periodic
+        due = not cands or lost or weak or full or periodic
         self.last_search = ""
         if due and (len(cands) < self.max_people or weak):
             t1 = time.perf_counter()
