@@ -43,7 +43,8 @@ class Models:
     def lifter(self) -> Lifter:
         if self._lifter is None:
             o = self.options
-            set_torch_threads(o.threads)
+            if o.backend == "torch":  # (onnxruntime sessions take their threads themselves)
+                set_torch_threads(o.threads)
             self._lifter = load_lifter(o.weights, backend=o.backend, flip=o.flip, stride=o.stride,
                                        threads=o.threads)
         return self._lifter
@@ -54,7 +55,8 @@ class Models:
         if self._tracker is None:
             from posecli.detect2d import create_tracker
             o = self.options
-            set_torch_threads(o.threads)
+            if o.detector == "hrnet" and not str(o.pose_model or "").endswith(".onnx"):
+                set_torch_threads(o.threads)  # HRNet on torch (BlazePose never imports it)
             try:
                 self._tracker = create_tracker(o.detector, threads=o.threads, max_people=o.max_people,
                                                pose_model=o.pose_model)
