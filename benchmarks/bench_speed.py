@@ -108,7 +108,8 @@ def loadavg() -> str:
 
 
 #: Counts the person detector's network runs (whole frame and each tile) of whatever posecli
-#: is on the path, over a clip, as ``posecli lift`` runs the tracker.
+#: is on the path, per frame of a clip, as ``posecli lift`` runs the tracker (``--person
+#: auto``) and as ``posecli tracks`` / ``--person all`` do.
 RUNS_SCRIPT = """
 import sys, json
 from posecli.detect2d import blazepose
@@ -119,18 +120,22 @@ def counted(self, *a, **k):
     return original(self, *a, **k)
 blazepose.PoseDetector.detect_once = counted
 from posecli import pipeline
-info, n, tracks, _ = pipeline.track_video(sys.argv[1], threads=2)[:4]
-print(json.dumps({"frames": n, "detector_runs": runs[0], "tracks": len(tracks)}))
+out = {}
+info, lm = pipeline.detect_video(sys.argv[1])[:2]        # as `posecli lift` (--person auto)
+out["auto"], runs[0] = runs[0] / len(lm), 0
+info, n, tracks = pipeline.track_video(sys.argv[1])[:3]  # as `posecli tracks`, --person all
+out["all"] = runs[0] / n
+print(json.dumps({"frames": n, "per_frame": out["auto"], "per_frame_all": out["all"],
+                  "tracks": len(tracks)}))
 """
 
 
 def detector_runs(clip: Path, code: str) -> dict:
-    """The person detector's runs per frame on ``clip`` with the posecli at ``code``."""
+    """The person detector's runs per frame on ``clip`` with the posecli at ``code``:
+    {"per_frame": --person auto, "per_frame_all": every person, "frames", "tracks"}."""
     out = run_child([sys.executable, "-c", RUNS_SCRIPT, str(clip)],
                     {**os.environ, "PYTHONPATH": code})[2]
-    r = json.loads(out.strip().splitlines()[-1])
-    r["per_frame"] = r["detector_runs"] / max(r["frames"], 1)
-    return r
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def one_frame_clip(src: Path, dest: Path) -> Path:
@@ -353,10 +358,10 @@ def interleaved(clip: Path, args, tmp: Path) -> dict:
     runs = {k: detector_runs(clip, code) for k, code in tools.items()} if not args.no_runs else {}
     print(f"\n2b. in turn, {args.repeats} rounds, {n}-frame clip (load average {', '.join(loads)}): "
           "median wall s (frames/s), median CPU s" + (", time vs MediaPipe's" if have_mp else "")
-          + ", person-detector runs per frame")
+          + ", person-detector runs per frame (lift --person auto / all)")
     for k, v in med.items():
         ratio = f"{v / med['mediapipe']:.2f}x" if have_mp else ""
-        r = f"{runs[k]['per_frame']:.3f}" if k in runs else ""
+        r = f"{runs[k]['per_frame']:.3f} / {runs[k]['per_frame_all']:.3f}" if k in runs else ""
         print(f"{k:<32}{v:>7.1f} s ({n / v:6.1f} frames/s) CPU {cpu[k]:6.1f} s {ratio:>7} {r:>7}"
               f"   runs: {', '.join(f'{w:.1f}' for w in walls[k])}")
     return {"frames": n, "walls": walls, "cpus": cpus, "median": med, "median_cpu": cpu,
