@@ -318,8 +318,10 @@ class PoseTracker:
         self.last_rejected: list[str] = []
         self.last_timing: dict[str, float] = {}
         self.last_search = ""
+        #: fallback_checked: unsure boxes given to the keypoint model; fallback_runs: its extra
+        #: passes; fallback_seconds: the time all that took
         self.counts = {"frames": 0, "searches": 0, "full_searches": 0, "fallback_checked": 0,
-                       "fallback_found": 0}
+                       "fallback_runs": 0, "fallback_found": 0, "fallback_seconds": 0.0}
 
     def _schedule(self, fps: float) -> None:
         """The detector's intervals in frames at ``fps`` (those not given in frames)."""
@@ -336,7 +338,7 @@ class PoseTracker:
         if fps is not None:
             self._schedule(fps)
         self._last_search = self._last_full = -10**9
-        self.counts = dict.fromkeys(self.counts, 0)
+        self.counts = {k: type(v)() for k, v in self.counts.items()}
 
     def description(self) -> dict:
         """What a result records about the detector: name, layout and, where the second stage
@@ -389,6 +391,18 @@ class PoseTracker:
         return bool(np.linalg.norm(p.keypoints[0] - c.xy[hips].mean(0))
                     < 0.6 * body_scale(c.xy, self.spec))
 
+    def _settle(self, frame: np.ndarray, pose: Pose2D) -> Pose2D:
+        """An unsure box is often off the body: up to FALLBACK_PASSES - 1 more passes, each on
+        the crop the last one's own keypoints give (as tracking does), settle on the person or
+        not."""
+        for _ in range(FALLBACK_PASSES - 1):
+            roi = self.stage2.roi_for_track(pose)
+            if not RETRY_PRESENCE <= pose.score < self.fallback_presence or roi is None:
+                break
+            pose = self.stage2(frame, [roi])[0]
+            self.counts["fallback_runs"] += 1
+        return pose
+
     def _search(self, frame: np.ndarray, cands: list[Candidate], full: bool, fallback: bool
                 ) -> list[Candidate]:
         """2. The person detector: newcomers, people lost, fresh crops for weak tracks; with
@@ -410,15 +424,12 @@ class PoseTracker:
                 continue  # someone already followed, and well
             if not on and len(cands) >= self.max_people:
                 continue
-            self.counts["fallback_checked"] += fallback
+            t0 = time.perf_counter()
             pose = self.stage2(frame, [self.stage2.roi_for_detection(p)])[0]
-            for _ in range(FALLBACK_PASSES - 1 if fallback else 0):
-                # an unsure box is often off the body: more passes on the crop the last one's
-                # own keypoints give (as tracking does) settle on the person or not
-                roi = self.stage2.roi_for_track(pose)
-                if not RETRY_PRESENCE <= pose.score < self.fallback_presence or roi is None:
-                    break
-                pose = self.stage2(frame, [roi])[0]
+            if fallback:
+                pose = self._settle(frame, pose)
+                self.counts["fallback_checked"] += 1
+                self.counts["fallback_seconds"] += time.perf_counter() - t0
             c = self._candidate(frame, pose, None,
                                 self.fallback_presence if fallback else None)
             if c is None:
