@@ -54,9 +54,7 @@ class Models:
         """The detector's multi-person tracker (reset before each video by :func:`track_video`)."""
         if self._tracker is None:
             from posecli.detect2d import create_tracker
-            o = self.options
-            if o.detector == "hrnet" and not str(o.pose_model or "").endswith(".onnx"):
-                set_torch_threads(o.threads)  # HRNet on torch (BlazePose never imports it)
+            o = self.options  # (a detector on torch sizes torch's pool itself: BlazePose has none)
             try:
                 self._tracker = create_tracker(o.detector, threads=o.threads, max_people=o.max_people,
                                                pose_model=o.pose_model)
