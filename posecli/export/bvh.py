@@ -221,11 +221,17 @@ def forward_kinematics(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray
     return pos
 
 
+def solve_rotations(world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 17, 3) rigid world joints -> (root (N, 3), local rotations (N, J, 3, 3), offsets (J, 3)):
+    the skeleton's motion as matrices, shared by the BVH (as Euler angles) and the glTF writer."""
+    lengths = skeleton.symmetric_bone_lengths(world)
+    return world[:, 0].copy(), local_rotations(global_rotations(world)), rest_offsets(lengths)
+
+
 def solve(world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians, offsets (J, 3))."""
-    lengths = skeleton.symmetric_bone_lengths(world)
-    angles = euler_zxy(local_rotations(global_rotations(world)))
-    return world[:, 0].copy(), angles, rest_offsets(lengths)
+    root, local, offsets = solve_rotations(world)
+    return root, euler_zxy(local), offsets
 
 
 def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: float,
