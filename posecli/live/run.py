@@ -219,6 +219,9 @@ def run(config: LiveConfig, options: LiftOptions, *, stdout: TextIO | None = Non
         raise UsageError("--person all is not for live: it follows one person (auto or an id)")
     tracker, lifter = models or build_models(options)
     tracker.reset()
+    # as `posecli lift`: following one person needs no search for newcomers while they are in
+    # view (a track id must be found wherever it appears)
+    tracker.newcomers = options.person != "auto"
     lines = Lines(config.output, config.udp, stdout)
     frames = DropQueue(math.ceil(config.backlog * MAX_RATE) + 1, config.backlog, clock)
     source = StreamSource(config.source, frames, clock)
