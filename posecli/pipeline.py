@@ -49,7 +49,8 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
             (default: the MMPose model-zoo checkpoint, downloaded once into the user cache).
         allow_truncated: a video whose frames end before its container says is lifted (and
             ``result.video["truncated"]`` set); False makes it a :class:`VideoError`.
-        options: ``plausible``, ``root_motion``, ``focal`` (see :func:`lift_keypoints`).
+        options: ``plausible``, ``root_motion``, ``focal``, ``fusion`` (see
+            :func:`lift_keypoints`).
     Returns:
         a :class:`LiftResult`: 2D keypoints (pixels), flags and root-relative 3D (metres).
     """
@@ -61,7 +62,7 @@ def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lift
         xy, conf = to_h36m(kp.xy, kp.conf, kp.layout)
         return lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid, lifter=lifter,
                               source=str(source), progress=progress, rigid=rigid, times=kp.times,
-                              **options)
+                              world=kp.world, visibility=kp.visibility, **options)
     return lift_video(source, detector, lifter, threads, progress, rigid, person, max_people,
                       allow_truncated, pose_model=pose_model, **options)
 
@@ -129,14 +130,28 @@ def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: in
     the picture below 0.1, so they are filled as gaps), found (N,), detector description dict
     with a "person" entry: the chosen track id, the rule and every track's summary).
     """
+    info, track, det_info = detect_person(path, detector, threads, progress, person, max_people,
+                                          pose_model)
+    return info, track.xy, track.conf, track.found, det_info
+
+
+def detect_person(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
+                  progress: Progress | None = None, person: str | int = "auto",
+                  max_people: int = MAX_PEOPLE, pose_model: str | Path | None = None):
+    """As :func:`detect_video`, returning the chosen person's whole
+    :class:`posecli.detect2d.tracks.PersonTrack` (with BlazePose's world landmarks and
+    visibility): (info, track, detector description dict). Nobody found: an empty track."""
+    from posecli.detect2d.tracks import PersonTrack
+
     info, n, tracks, det_info = track_video(path, detector, threads, progress, max_people,
                                             pose_model)
     chosen = _pick(tracks, info, person)
     det_info["person"] = _person_info(tracks, chosen, info, person)
     if chosen is None:
         k = skeleton.LAYOUTS[det_info["layout"]].joints
-        return info, np.full((n, k, 2), np.nan), np.zeros((n, k)), np.zeros(n, bool), det_info
-    return info, chosen.xy, chosen.conf, chosen.found, det_info
+        chosen = PersonTrack(0, np.full((n, k, 2), np.nan), np.zeros((n, k)), np.zeros(n, bool),
+                             np.zeros((n, k), bool))
+    return info, chosen, det_info
 
 
 def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +168,9 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                    valid: np.ndarray | None = None, lifter: Lifter | None = None,
                    source: str = "", progress: Progress | None = None,
                    rigid: bool = True, times: np.ndarray | None = None, plausible: bool = True,
-                   root_motion: bool = True, focal: float | None = None) -> LiftResult:
+                   root_motion: bool = True, focal: float | None = None,
+                   world: np.ndarray | None = None, visibility: np.ndarray | None = None,
+                   fusion: "Fusion | str | None" = "default") -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
@@ -170,8 +187,16 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
             anthropometric ranges and put pelvis and thorax midway between hips and shoulders
             (:mod:`posecli.trajectory`).
         root_motion, focal: the world placement (:func:`posecli.trajectory.estimate`).
+        world: (N, 33, 3) BlazePose's world landmarks (metres, hip-centred, x right, y down,
+            z away from the camera; NaN where missing) of the same frames, or None;
+            visibility: their (N, 33) visibility. Kept in the result (``landmarks_world``).
+        fusion: how the lifter's 3D is combined with the world landmarks
+            (:mod:`posecli.lifter.fusion`): "default" (the shipped learned fusion), "off" or
+            None (the pure lifter), a fusion file, or a loaded :class:`Fusion`. Without world
+            landmarks the pure lifter is used and the result's ``lifter["fusion"]`` says so.
     """
     from posecli import timing
+    from posecli.lifter import fusion as fusion_mod
 
     xy = np.asarray(xy, dtype=np.float64)
     conf = np.asarray(conf, dtype=np.float64)
@@ -190,7 +215,11 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     plan = timing.lift_plan(times)
     rate = plan["fps"] or float(fps)
     xy = np.where(valid[:, None, None], xy, 0.0)
-    xy, conf, flags = skeleton.fill_gaps(xy, conf, valid, max_gap=max(1, round(MAX_GAP_SECONDS * rate)))
+    max_gap = max(1, round(MAX_GAP_SECONDS * rate))
+    xy, conf, flags = skeleton.fill_gaps(xy, conf, valid, max_gap=max_gap)
+    fusion = fusion_mod.resolve(fusion)
+    world, visibility = fusion_mod.check_world(world, visibility, len(xy))
+    world17 = None if world is None else fusion_mod.world_h36m(world, valid, max_gap)
     lifter = lifter or load_lifter()
     if progress:
         progress("lift", 0, len(xy))
@@ -198,13 +227,15 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     x2d = skeleton.normalize_to_frame(xy, width, height)
     if plan["resampled"]:  # lift at the rate the lifter knows, then back to the video's frames
         grid = timing.uniform_grid(times, plan["lifted_fps"])
-        pose3d = timing.resample(grid, lifter(timing.resample(times, x2d, grid)), times)
+        pose3d, disagree = lifter.lift(timing.resample(times, x2d, grid))
+        pose3d, disagree = (timing.resample(grid, a, times) for a in (pose3d, disagree))
     else:
-        pose3d = lifter(x2d)
+        pose3d, disagree = lifter.lift(x2d)
     flip_dis = lifter.flip_disagreement()
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
     if not np.isfinite(pose3d).all():  # never write a NaN pose as if it were measured
         raise FloatingPointError("the lifter produced non-finite 3D joints")
+    pose3d, fusion_info = fusion_mod.apply(fusion, pose3d, world17, conf, disagree)
     raw = pose3d
     if rigid:
         lengths = skeleton.symmetric_bone_lengths(pose3d, flags == skeleton.DETECTED)
@@ -222,9 +253,11 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     result = LiftResult(source=str(source), kind="keypoints", fps=float(rate), width=int(width),
                       height=int(height), keypoints=xy, conf=conf, flags=flags,
                       pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid,
-                                             "plausible_bones": bool(rigid and plausible)},
+                                             "plausible_bones": bool(rigid and plausible),
+                                             "fusion": fusion_info},
                       trajectory=traj, bones=bones if rigid else None,
-                      times=times, timing=plan)
+                      times=times, timing=plan, landmarks_world=world,
+                      landmarks_visibility=visibility)
     result.quality = quality.report(result, raw, flip_dis)
     return result
 
@@ -267,12 +300,12 @@ def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifte
     focal, passed to :func:`lift_keypoints`.
     """
     lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
-    info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress,
-                                                      person, max_people, pose_model)
+    info, track, det_info = detect_person(path, detector, threads, progress, person, max_people,
+                                          pose_model)
     _check_truncation(path, info, allow_truncated)
-    if not found.any():
-        raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
-    return _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigid, **options)
+    if not track.found.any():
+        raise NoPersonError(f"{path}: no person was found in any of {len(track.found)} frames")
+    return _lift_track(path, info, track, det_info, lifter, progress, rigid, **options)
 
 
 def lift_video_all(path: str | Path, detector: str = DEFAULT_DETECTOR,
@@ -291,20 +324,21 @@ def lift_video_all(path: str | Path, detector: str = DEFAULT_DETECTOR,
     people = liftable(tracks, info.fps)
     if not people:
         raise NoPersonError(f"{path}: no person was followed for 0.5 s or more")
-    return [_lift_track(path, info, t.xy, t.conf, t.found,
-                        {**det_info, "person": _person_info(tracks, t, info, "all")},
+    return [_lift_track(path, info, t, {**det_info, "person": _person_info(tracks, t, info, "all")},
                         lifter, progress, rigid, **options) for t in people]
 
 
-def _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigid, **options) -> LiftResult:
-    xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
-    result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
+def _lift_track(path, info, track, det_info, lifter, progress, rigid, **options) -> LiftResult:
+    """Lift one person's :class:`PersonTrack` (2D, and BlazePose's world landmarks if any)."""
+    xy, conf = to_h36m(np.nan_to_num(track.xy), track.conf, det_info["layout"])
+    result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=track.found,
                             lifter=lifter, source=str(path), progress=progress, rigid=rigid,
-                            times=info.report.times, **options)
+                            times=info.report.times, world=track.world,
+                            visibility=track.visibility, **options)
     result.kind = "video"
     result.video = info.as_dict()
     result.detector = det_info
-    result.landmarks, result.landmark_conf = lm, lm_conf
+    result.landmarks, result.landmark_conf = track.xy, track.conf
     return result
 
 

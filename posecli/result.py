@@ -18,6 +18,10 @@ class LiftResult:
     pose3d:    (N, 17, 3) metres, camera axes (x right, y down, z forward), pelvis at origin.
     landmarks, landmark_conf: the detector's raw (N, K, 2) / (N, K) output (NaN when no person),
         None for keypoint-file input.
+    landmarks_world: (N, 33, 3) BlazePose's world landmarks, metres, BlazePose's world axes
+        (origin between the hips, x right, y down, z away from the camera), NaN where missing;
+        None when the detector or the keypoint file has none.
+    landmarks_visibility: (N, 33) BlazePose's visibility in [0, 1] (0 where missing), or None.
     times:     (N,) seconds, each frame's presentation time (None: index / fps).
     timing:    how the lifter treated the frame rate (see ``posecli.timing.lift_plan``).
     video:     how the video was read: SAR, rotation, frames expected/decoded (None for keypoints).
@@ -40,6 +44,8 @@ class LiftResult:
     detector: dict | None = None
     landmarks: np.ndarray | None = None
     landmark_conf: np.ndarray | None = None
+    landmarks_world: np.ndarray | None = None
+    landmarks_visibility: np.ndarray | None = None
     provenance: dict | None = None  # batch resume: input file identity and settings (posecli.batch)
     times: np.ndarray | None = None
     timing: dict | None = None

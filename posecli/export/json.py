@@ -46,6 +46,13 @@ def frame_records(result: LiftResult) -> Iterator[dict]:
         out = [] if missing else outside_frame(result.keypoints[i], result.width, result.height)
         if out:
             frame["outside"] = out
+        if result.landmarks_world is not None:  # BlazePose's own 3D, for lifting again
+            w = result.landmarks_world[i]
+            seen = not missing and bool(np.isfinite(w).all())
+            frame["landmarks_world"] = np.round(w, 4).tolist() if seen else None
+            if result.landmarks_visibility is not None:
+                frame["landmarks_visibility"] = (
+                    np.round(result.landmarks_visibility[i], 3).tolist() if seen else None)
         if traj is not None:  # world placement (estimated): see the top-level "world" block
             frame["pelvis_world"] = None if missing else np.round(traj.world[i, 0], 5).tolist()
             frame["foot_contact"] = None if missing else [bool(c) for c in traj.contacts[i]]

@@ -51,6 +51,11 @@ def read_result(path: str | Path) -> LiftResult:
     except (KeyError, TypeError, ValueError) as e:
         raise ResultFileError(f"{path}: not a posecli result (missing or bad field {e})") from None
     pose, kp = _hold(pose, seen), _hold(kp, seen)
+    try:
+        from posecli.keypoints import _world
+        world, vis = _world(path, frames, seen)
+    except PosecliError as e:
+        raise ResultFileError(str(e)) from None
     traj = None
     world = doc.get("world")
     if world:
@@ -67,7 +72,8 @@ def read_result(path: str | Path) -> LiftResult:
                       flags=flags, pose3d=pose, lifter=doc.get("lifter") or {},
                       detector=doc.get("detector"), trajectory=traj, bones=doc.get("bones"),
                       quality=doc.get("quality"), times=_times(frames), timing=doc.get("timing"),
-                      video=_video_fields(inp))
+                      video=_video_fields(inp), landmarks_world=world,
+                      landmarks_visibility=vis)
 
 
 def _times(frames: list[dict]) -> np.ndarray | None:
