@@ -75,6 +75,8 @@ class Settings:
     person: str | int = "auto"          # auto | all (one output set per person) | a track id
     max_people: int = 5
     allow_truncated: bool = True        # a truncated video: lifted with a warning (False: an error)
+    fusion: str = "default"             # default (shipped fusion file) | off | a fusion file path
+    fusion_sha256: str = ""             # checksum of the fusion file used ("" when off)
 
     def record(self) -> dict:
         """The settings a rerun must match to skip a clip (not threads, not overwrite)."""
@@ -85,6 +87,7 @@ class Settings:
                 "rigid": self.rigid, "focal": self.focal, "root_motion": self.root_motion,
                 "plausible": self.plausible, "bvh_scale": self.bvh_scale, "person": self.person,
                 "max_people": self.max_people, "allow_truncated": self.allow_truncated,
+                "fusion": "off" if self.fusion == "off" else self.fusion_sha256,
                 **({"pose_model_sha256": self.pose_model_sha256} if self.pose_model else {})}
 
     @functools.cached_property
@@ -277,7 +280,7 @@ def _lift(clip: Clip, settings: Settings, progress: ClipProgress | None, lifter)
                              stride=settings.stride, threads=settings.threads)
     report = (lambda stage, done, total: progress(clip.name, stage, done, total)) if progress else None
     options = {"focal": settings.focal, "root_motion": settings.root_motion, "plausible": settings.plausible,
-               "allow_truncated": settings.allow_truncated}
+               "allow_truncated": settings.allow_truncated, "fusion": settings.fusion}
     if settings.per_person and clip.path.suffix.lower() != ".json":
         from posecli.pipeline import lift_video_all
         return lift_video_all(clip.path, settings.detector, lifter, settings.threads, report, settings.rigid,

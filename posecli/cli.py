@@ -142,6 +142,18 @@ def _threads(threads: int | None, jobs: int, engine: str) -> int:
     return max(1, min(4, cores // max(1, jobs)))
 
 
+def _fusion(value: str) -> tuple[str, str]:
+    """--fusion on|off|FILE -> (the pipeline's fusion setting, the file's sha256); the file is
+    loaded (and verified) now, so a bad one fails before any work."""
+    if value == "off":
+        return "off", ""
+    from posecli.lifter import fusion as fusion_mod
+    name = "default" if value in ("on", "default") else str(Path(value).resolve())
+    if name != "default" and not Path(name).is_file():
+        raise CliError(f"--fusion must be on, off or a fusion file; {value!r} is none of them")
+    return name, fusion_mod.resolve(name).info["sha256"]
+
+
 @app.command()
 def lift(
     inputs: List[str] = typer.Argument(..., help="Videos (mp4/mov/avi/mkv/webm), 2D keypoint JSON files, "
@@ -185,6 +197,10 @@ def lift(
                                "largest and most central), all (one file per person, "
                                "<name>.person<id>.json), or a track id."),
     max_people: int = typer.Option(5, min=1, help="People followed at once (cost grows with it)."),
+    fusion: str = typer.Option("on", help="Combine the lifter's 3D with BlazePose's own 3D (its "
+                               "world landmarks) by the shipped learned fusion: on, off (the pure "
+                               "MixSTE lifter), or a fusion file. Inputs without world landmarks "
+                               "(HRNet, keypoint files without them) use the pure lifter."),
 ) -> None:
     """Lift videos (or 2D keypoint files) to 3D poses; write one file per format into --out.
 
@@ -215,6 +231,7 @@ def lift(
         torch.set_num_threads(n_threads)
         from posecli.lifter import load_lifter
         lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=n_threads)
+        fusion_name, fusion_sha = _fusion(fusion)
     except PosecliError as e:
         _fail(str(e))
     settings = batch.Settings(formats=tuple(fmts), detector=detector,
@@ -224,7 +241,8 @@ def lift(
                               backend=backend, flip=flip, stride=lifter.stride, rigid=rigid,
                               threads=n_threads, overwrite=overwrite, focal=focal, root_motion=root_motion,
                               plausible=plausible, bvh_scale=bvh_scale, person=who, max_people=max_people,
-                              allow_truncated=not fail_truncated)
+                              allow_truncated=not fail_truncated, fusion=fusion_name,
+                              fusion_sha256=fusion_sha)
     from posecli.cli_batch import run_batch
     code = run_batch(clips, out_dir, settings, engine=engine, jobs=jobs, ray_address=ray_address,
                      lifter=lifter, summary_path=summary, log_path=log, quiet=quiet, out=out, err=err)
