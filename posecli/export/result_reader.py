@@ -53,7 +53,7 @@ def read_result(path: str | Path) -> LiftResult:
     pose, kp = _hold(pose, seen), _hold(kp, seen)
     try:
         from posecli.keypoints import _world
-        world, vis = _world(path, frames, seen)
+        lm_world, lm_vis = _world(path, frames, seen)
     except PosecliError as e:
         raise ResultFileError(str(e)) from None
     traj = None
@@ -72,8 +72,8 @@ def read_result(path: str | Path) -> LiftResult:
                       flags=flags, pose3d=pose, lifter=doc.get("lifter") or {},
                       detector=doc.get("detector"), trajectory=traj, bones=doc.get("bones"),
                       quality=doc.get("quality"), times=_times(frames), timing=doc.get("timing"),
-                      video=_video_fields(inp), landmarks_world=world,
-                      landmarks_visibility=vis)
+                      video=_video_fields(inp), landmarks_world=lm_world,
+                      landmarks_visibility=lm_vis)
 
 
 def _times(frames: list[dict]) -> np.ndarray | None:
