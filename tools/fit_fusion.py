@@ -38,7 +38,26 @@ import fusion_ablation as fa  # noqa: E402
 from posecli.lifter import fusion as fu  # noqa: E402
 
 SIGMAS = (0.0, 1.5, 3.0)
-DILATIONS = [1, 2, 1]
+#: networks tried: name -> (kernel, dilation) per layer, hidden channels. "gated" is one
+#: linear layer per frame (a gate per joint and axis from the confidences); "temporal" looks
+#: at 17 frames around each one.
+ARCHS = {"gated": ([(1, 1)], 0), "temporal": ([(5, 1), (5, 3), (1, 1)], 16)}
+
+
+def mirror(rec: dict) -> dict:
+    """A recorded clip seen in a mirror (x -> -x, left <-> right): twice the FIT data."""
+    from posecli import skeleton
+
+    perm = skeleton.flip_permutation()
+    out = {}
+    for k, v in rec.items():
+        if k == "has":
+            out[k] = v
+        elif v.ndim == 3:  # (N, 17, 3)
+            out[k] = v[:, perm] * np.array([-1.0, 1.0, 1.0])
+        else:              # (N, 17)
+            out[k] = v[:, perm]
+    return out
 
 
 def fit_weights(recs: list[dict], config: dict) -> np.ndarray:
@@ -63,31 +82,32 @@ def pre_rigid_p1(fusion: fu.Fusion, recs: list[dict]) -> float:
 
 
 def train_temporal(fit: list[dict], choose: list[dict], config: dict, minutes: float,
-                   seed: int = 0, hidden: int = 32, window: int = 64, batch: int = 32,
+                   arch: str = "temporal", seed: int = 0, window: int = 64, batch: int = 32,
                    log=print) -> tuple[dict[str, np.ndarray], dict]:
-    """Train the temporal fusion network on FIT windows; keep the checkpoint with the best
-    pre-rigid P1 on CHOOSE. Returns (numpy params, training record)."""
+    """Train a fusion network (``ARCHS[arch]``) on FIT windows (and their mirror images); keep
+    the checkpoint with the best pre-rigid P1 on CHOOSE. Returns (numpy params, record)."""
     import torch
     from torch import nn
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     torch.set_num_threads(1)
+    layers_spec, hidden = ARCHS[arch]
+    kernels, dilations = [k for k, _ in layers_spec], [d for _, d in layers_spec]
     seqs = []
-    for r in fit:
+    for r in fit + [mirror(r) for r in fit]:
         lifted, d = fu.prepare(r["lifted"], r["world"], r["has"], config)
         x = fu.features(d, r["conf"], r["disagree"])
         seqs.append([torch.tensor(a, dtype=torch.float32) for a in
                      (x, lifted, d, r["gt"], r["has"].astype(np.float32))])
     fin = seqs[0][0].shape[-1]
-    k = [9, 9, 1]
     layers = []
-    for i, (dil, ks) in enumerate(zip(DILATIONS, k)):
+    for i, (ks, dil) in enumerate(layers_spec):
         cin = fin if i == 0 else hidden
-        cout = 6 if i == len(DILATIONS) - 1 else hidden
+        cout = 6 if i == len(layers_spec) - 1 else hidden
         layers.append(nn.Conv1d(cin, cout, ks, dilation=dil, padding=(ks - 1) * dil // 2,
                                 padding_mode="replicate"))
-        if i < len(DILATIONS) - 1:
+        if i < len(layers_spec) - 1:
             layers.append(nn.ReLU())
     net = nn.Sequential(*layers)
     with torch.no_grad():  # start as a plain half/half average with no correction
@@ -102,7 +122,7 @@ def train_temporal(fit: list[dict], choose: list[dict], config: dict, minutes: f
                 **{f"conv{i}_b": c.bias.detach().double().numpy().copy()
                    for i, c in enumerate(convs)}}
 
-    cfg = {**config, "kind": "temporal", "dilations": DILATIONS}
+    cfg = {**config, "kind": "temporal", "dilations": dilations}
     best, best_p1, best_step, step, history = params(), np.inf, 0, 0, []
     lens = np.array([len(s[0]) for s in seqs], float)
     t0 = last = time.time()
@@ -144,12 +164,14 @@ def train_temporal(fit: list[dict], choose: list[dict], config: dict, minutes: f
     with torch.no_grad():  # the numpy network of posecli.lifter.fusion is this one
         x = seqs[0][0]
         want = net(x.permute(1, 2, 0)).permute(2, 0, 1).double().numpy()
-        got = fu.temporal_net(x.double().numpy(), params(), DILATIONS)
+        got = fu.temporal_net(x.double().numpy(), params(), dilations)
         if not np.allclose(want, got, atol=1e-4):
             raise RuntimeError(f"numpy / torch fusion mismatch: {np.abs(want - got).max()}")
     record = {"steps": step, "best_step": best_step, "best_choose_pre_rigid_p1": round(best_p1, 2),
-              "minutes": round((time.time() - t0) / 60, 2), "hidden": hidden, "window": window,
-              "batch": batch, "kernels": k, "dilations": DILATIONS,
+              "minutes": round((time.time() - t0) / 60, 2), "arch": arch, "hidden": hidden,
+              "window": window, "batch": batch, "kernels": kernels, "dilations": dilations,
+              "parameters": int(sum(v.size for v in best.values())),
+              "augmentation": "mirror images (x -> -x, left <-> right)",
               "optimiser": "AdamW lr 2e-3, weight decay 1e-3", "loss": "MPJPE + velocity error",
               "history": history}
     return best, record
@@ -200,12 +222,13 @@ def main(argv=None) -> int:
     best_sigma = min(SIGMAS, key=lambda s: pre_rigid_p1(
         fu.Fusion(*cands[f"weights-s{s:g}"]), choose))
     train_records = {}
-    for sigma in sorted({0.0, best_sigma}):
+    runs = [(arch, sigma) for arch in ARCHS for sigma in sorted({0.0, best_sigma})]
+    for arch, sigma in runs:
         cfg = {"smooth_sigma": sigma, "scale": "bones"}
-        print(f"temporal, sigma {sigma}:", flush=True)
-        p, rec = train_temporal(fit, choose, cfg, a.minutes / 2)
-        name = f"temporal-s{sigma:g}"
-        cands[name] = ({**cfg, "kind": "temporal", "dilations": DILATIONS, "name": name}, p)
+        print(f"{arch}, sigma {sigma}:", flush=True)
+        p, rec = train_temporal(fit, choose, cfg, a.minutes / len(runs), arch)
+        name = f"{arch}-s{sigma:g}"
+        cands[name] = ({**cfg, "kind": "temporal", "dilations": rec["dilations"], "name": name}, p)
         train_records[name] = rec
     files = {}
     for name, (cfg, p) in cands.items():
