@@ -44,10 +44,14 @@ BUILTIN = {
 # ---------------------------------------------------------------------------------------------
 # Data: one detector run per clip, cached
 
-def clips(folder: Path) -> list[Path]:
-    """Videos in ``folder`` that have a ``<name>.truth.npz`` beside them."""
+def clips(folder: Path, settle: float = 0.0) -> list[Path]:
+    """Videos in ``folder`` that have a ``<name>.truth.npz`` beside them (and, with ``settle``,
+    that nobody wrote to in the last ``settle`` seconds: clips still being rendered wait)."""
+    now = time.time()
     return sorted(v for v in Path(folder).glob("*.mp4")
-                  if v.with_name(v.stem + ".truth.npz").exists())
+                  if v.with_name(v.stem + ".truth.npz").exists()
+                  and now - max(v.stat().st_mtime, v.with_name(v.stem + ".truth.npz").stat().st_mtime)
+                  >= settle)
 
 
 def collect(video: Path, out: Path, detector: str = "blazepose-full", threads: int = 2) -> Path:
@@ -55,7 +59,7 @@ def collect(video: Path, out: Path, detector: str = "blazepose-full", threads: i
     the truth in ``out`` (npz): xy (N,33,2) px, conf, found, world (N,33,3), vis, width,
     height, fps, times, gt (N,17,3) camera metres, detect_s (detector seconds)."""
     t0 = time.perf_counter()
-    info, track, det = pipeline.detect_person(video, detector, threads)
+    info, track, det = pipeline.detect_person(video, detector=detector, threads=threads)
     seconds = time.perf_counter() - t0
     with np.load(video.with_name(video.stem + ".truth.npz")) as t:
         gt = np.asarray(t["joints3d_cam"], float)
@@ -273,6 +277,8 @@ def main(argv=None) -> int:
     c.add_argument("--cache", type=Path, required=True)
     c.add_argument("--detector", default="blazepose-full")
     c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--settle", type=float, default=0.0,
+                   help="skip clips written to in the last SETTLE seconds (still rendering)")
     s = sub.add_parser("score", help="score fusion variants on a cache")
     s.add_argument("--cache", type=Path, required=True)
     s.add_argument("--fusion", nargs="+", default=["off", "world", "average-0.6", "default"])
@@ -282,7 +288,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.cmd == "collect":
         for folder in a.folders:
-            for v in clips(folder):
+            for v in clips(folder, a.settle):
                 out = a.cache / f"{v.stem}.npz"
                 if out.exists():
                     continue

@@ -39,7 +39,7 @@ from posecli import weights as weights_mod
 __all__ = ["Fusion", "DEFAULT_FUSION", "resolve", "load_fusion", "check_world", "world_h36m",
            "prepare", "features", "apply", "OFF_NO_WORLD"]
 
-DEFAULT_FUSION = "fusion.npz"
+DEFAULT_FUSION = weights_mod.FUSION
 OFF_NO_WORLD = ("no BlazePose world landmarks in the input (a keypoint file without them, or a "
                 "detector that has none): the pure lifter")
 NUM_FEATURES = 6  # D (3), |D|, 2D confidence, flip disagreement; + the joint's one-hot
@@ -206,13 +206,13 @@ def load_fusion(path: str | Path = DEFAULT_FUSION) -> Fusion:
 
 
 def resolve(fusion: "Fusion | str | Path | None") -> Fusion | None:
-    """``"default"`` -> the shipped fusion; ``"off"`` / None -> None; a path -> that file;
-    a :class:`Fusion` as is."""
+    """``"on"`` / ``"default"`` -> the shipped fusion; ``"off"`` / None -> None; a path ->
+    that file; a :class:`Fusion` as is."""
     if fusion is None or isinstance(fusion, Fusion):
         return fusion
     if str(fusion) == "off":
         return None
-    return load_fusion(DEFAULT_FUSION if str(fusion) == "default" else fusion)
+    return load_fusion(DEFAULT_FUSION if str(fusion) in ("on", "default") else fusion)
 
 
 def apply(fusion: Fusion | None, lifted: np.ndarray, world17, conf: np.ndarray,
