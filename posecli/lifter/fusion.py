@@ -20,7 +20,8 @@ Then a fusion file (``weights/fusion.npz``, learned by ``tools/fit_fusion.py``) 
   average is all weights equal; least squares gives per-joint ones).
 - ``kind = "temporal"``: a tiny 1D convolution over each joint's track (input: ``D``, its
   length, the joint's 2D confidence, the lifter's flip disagreement, the joint's identity)
-  gives per frame a gate per axis and a small correction: ``fused = L + sigmoid(g) * D + r``.
+  gives per frame a gate per axis (``fused = L + sigmoid(g) * D``), and optionally a small
+  correction ``r`` added to it.
 
 Everything is numpy (the network is a few thousand numbers); the lifter knows only arrays.
 """
@@ -72,8 +73,10 @@ class Fusion:
             fused = lifted_d + self.params["w"] * d
         elif self.config["kind"] == "temporal":
             x = features(d, conf, disagree)
-            out = temporal_net(x, self.params, self.config["dilations"])  # (N, 17, 6)
-            fused = lifted_d + _sigmoid(out[..., :3]) * d + out[..., 3:6]
+            out = temporal_net(x, self.params, self.config["dilations"])  # (N, 17, 3 or 6)
+            fused = lifted_d + _sigmoid(out[..., :3]) * d
+            if out.shape[-1] == 6:  # with a learned correction
+                fused = fused + out[..., 3:6]
         else:
             raise weights_mod.WeightsError(f"unknown fusion kind {self.config['kind']!r}")
         fused = fused - fused[:, :1]
