@@ -37,7 +37,8 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 import fusion_ablation as fa  # noqa: E402
 from posecli.lifter import fusion as fu  # noqa: E402
 
-SIGMAS = (0.0, 1.5, 3.0)
+SIGMAS = (0.0, 1.5, 3.0, 5.0)
+SCALES = ("bones", "none")
 #: networks tried: name -> (kernel, dilation) per layer, hidden channels. "gated" is one
 #: linear layer per frame (a gate per joint and axis from the confidences); "temporal" looks
 #: at 17 frames around each one.
@@ -89,7 +90,8 @@ def train_temporal(fit: list[dict], choose: list[dict], config: dict, minutes: f
                    window: int = 64, batch: int = 32, log=print
                    ) -> tuple[dict[str, np.ndarray], dict]:
     """Train a fusion network (``ARCHS[arch]``) on FIT windows (and their mirror images); keep
-    the checkpoint with the best pre-rigid P1 on CHOOSE (the starting point included).
+    the checkpoint with the best pre-rigid P1 on CHOOSE (the starting point too when it is the
+    least-squares one).
     ``init_w`` (17, 3): a one-layer network starts as these per-joint weights (least squares).
     Returns (numpy params, record)."""
     import torch
@@ -135,7 +137,11 @@ def train_temporal(fit: list[dict], choose: list[dict], config: dict, minutes: f
 
     cfg = {**config, "kind": "temporal", "dilations": dilations}
     best, step, history = params(), 0, []
-    best_p1, best_step = pre_rigid_p1(fu.Fusion(cfg, best), choose), 0
+    # the start competes only when it is itself learned (least squares); a random start is a
+    # plain half/half average, not a fusion learned from data
+    learned_start = init_w is not None and len(layers_spec) == 1
+    best_p1 = pre_rigid_p1(fu.Fusion(cfg, best), choose) if learned_start else np.inf
+    best_step = 0
     lens = np.array([len(s[0]) for s in seqs], float)
     t0 = last = time.time()
     done = False
@@ -228,21 +234,22 @@ def main(argv=None) -> int:
           f"CHOOSE {len(choose)} clips / {sum(len(r['gt']) for r in choose)} frames", flush=True)
     a.candidates.mkdir(parents=True, exist_ok=True)
     cands: dict[str, tuple[dict, dict]] = {}
-    for sigma in SIGMAS:
-        cfg = {"kind": "weights", "smooth_sigma": sigma, "scale": "bones"}
-        w = fit_weights(fit, cfg)
-        cands[f"weights-s{sigma:g}"] = ({**cfg, "name": f"weights-s{sigma:g}"}, {"w": w})
-        print(f"weights sigma {sigma}: mean w {w.mean():.2f}", flush=True)
-    best_sigma = min(SIGMAS, key=lambda s: pre_rigid_p1(
-        fu.Fusion(*cands[f"weights-s{s:g}"]), choose))
+    for scale in SCALES:
+        for sigma in SIGMAS:
+            name = f"weights-{scale}-s{sigma:g}"
+            cfg = {"kind": "weights", "smooth_sigma": sigma, "scale": scale}
+            w = fit_weights(fit, cfg)
+            cands[name] = ({**cfg, "name": name}, {"w": w})
+            print(f"{name}: mean w {w.mean():.2f}, CHOOSE pre-rigid P1 "
+                  f"{pre_rigid_p1(fu.Fusion(*cands[name]), choose):.1f}", flush=True)
+    best_ls = min(cands, key=lambda n: pre_rigid_p1(fu.Fusion(*cands[n]), choose))
     train_records = {}
-    runs = [(arch, sigma) for arch in ARCHS for sigma in sorted({0.0, best_sigma})]
-    for arch, sigma in runs:
-        cfg = {"smooth_sigma": sigma, "scale": "bones"}
-        print(f"{arch}, sigma {sigma}:", flush=True)
-        p, rec = train_temporal(fit, choose, cfg, a.minutes / len(runs), arch,
-                                init_w=cands[f"weights-s{sigma:g}"][1]["w"])
-        name = f"{arch}-s{sigma:g}"
+    for arch in ARCHS:  # the networks start from the best least-squares configuration
+        cfg = {k: cands[best_ls][0][k] for k in ("smooth_sigma", "scale")}
+        name = f"{arch}-{cfg['scale']}-s{cfg['smooth_sigma']:g}"
+        print(f"{name}:", flush=True)
+        p, rec = train_temporal(fit, choose, cfg, a.minutes / len(ARCHS), arch,
+                                init_w=cands[best_ls][1]["w"])
         cands[name] = ({**cfg, "kind": "temporal", "dilations": rec["dilations"], "name": name}, p)
         train_records[name] = rec
     files = {}
