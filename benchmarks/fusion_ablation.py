@@ -209,12 +209,15 @@ def fusion_cost_ms(d: dict, lifter, spec: str, repeats: int = 5) -> float:
     return (time.perf_counter() - t0) / repeats / len(rec["lifted"]) * 1e3
 
 
-def mediapipe_rows(folder: Path | None) -> dict[str, dict]:
-    """MediaPipe's per-clip rows (benchmarks/mediapipe_accuracy.py --out-dir): clip -> row."""
-    if folder is None or not Path(folder).is_dir():
+def mediapipe_rows(folders: "list[Path] | Path | None") -> dict[str, dict]:
+    """MediaPipe's per-clip rows (benchmarks/mediapipe_accuracy.py --out-dir) in one or more
+    folders: clip -> row."""
+    if folders is None:
         return {}
+    paths = [p for f in ([folders] if isinstance(folders, (str, Path)) else folders)
+             if Path(f).is_dir() for p in sorted(Path(f).glob("*.json"))]
     out = {}
-    for p in sorted(Path(folder).glob("*.json")):
+    for p in paths:
         try:
             row = json.loads(p.read_text())
         except (OSError, ValueError):
@@ -282,7 +285,7 @@ def main(argv=None) -> int:
     s = sub.add_parser("score", help="score fusion variants on a cache")
     s.add_argument("--cache", type=Path, required=True)
     s.add_argument("--fusion", nargs="+", default=["off", "world", "average-0.6", "default"])
-    s.add_argument("--mediapipe", type=Path)
+    s.add_argument("--mediapipe", type=Path, nargs="*", help="folders of MediaPipe's per-clip rows")
     s.add_argument("--weights", help="lifter weights (default: the shipped lifter.pt)")
     s.add_argument("--json", type=Path)
     a = ap.parse_args(argv)
