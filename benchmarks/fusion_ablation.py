@@ -260,6 +260,15 @@ def table(rows: list[dict], variants: list[str], mp: dict[str, dict]) -> str:
                        for k in ("p1_14", "mpjve_14", "knee_med")))
     kts = [next(by[(c, v)]["knee_gt"] for v in variants if (c, v) in by) for c in clips_]
     lines.append(line + f"{np.mean(kts):7.1f}")
+    both = [c for c in clips_ if c in mp]
+    if mp and both and len(both) < len(clips_):  # means over the clips MediaPipe has too
+        line = f"{f'mean of {len(both)} with MediaPipe':<28}"
+        for v in variants:
+            rs = [r for r in rows if r["variant"] == v and r["clip"] in both]
+            line += cell(*(np.mean([r[k] for r in rs]) for k in ("p1", "mpjve", "knee")))
+        line += cell(*(np.mean([mp[c].get(k, np.nan) for c in both])
+                       for k in ("p1_14", "mpjve_14", "knee_med")))
+        lines.append(line)
     line = f"{'mean |knee - kneeT|':<28}"
     for v in variants:
         rs = [r for r in rows if r["variant"] == v]
