@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from posecli.cli_common import CliError, ReadableCommand, check_writable, err, fail, out
+from posecli.detect2d.table import DETECTORS
 from posecli.errors import NoPersonError, PosecliError
 from posecli.options import LiftOptions
 
@@ -88,9 +89,11 @@ def _pose_model(detector: str, onnx: Path | None, checkpoint: Path | None) -> Pa
         raise CliError(str(e)) from None
 
 
-POSE_MODEL_HELP = "The detector's ONNX model, where it takes one (hrnet: HRNet-w32 COCO 256x192)."
-POSE_CHECKPOINT_HELP = ("The detector's torch checkpoint, where it takes one (hrnet: MMPose HRNet-w32 "
-                        "COCO 256x192 .pth; default: the model zoo's, downloaded once).")
+_MODELS_TAKEN = "; ".join(f"{n}: {e.model_help}" for n, e in DETECTORS.items() if e.takes_model)
+POSE_MODEL_HELP = f"The detector's ONNX model, where it takes one ({_MODELS_TAKEN})."
+POSE_CHECKPOINT_HELP = (f"The detector's torch checkpoint, where it takes one ({_MODELS_TAKEN}; "
+                        "default: its published one, downloaded once).")
+DETECTOR_HELP = f"2D detector: {' | '.join(DETECTORS)} (see `posecli info`)."
 
 
 def _threads(threads: int | None, jobs: int, engine: str) -> int:
@@ -115,7 +118,7 @@ def lift(
                                         help="Treat a video that ends before its container says "
                                              "(truncated file) as an error, not a warning."),
     detector: str = typer.Option(LiftOptions.detector, metavar="NAME", rich_help_panel=DETECTION,
-                                 help="2D detector: blazepose-lite|full|heavy or hrnet (see `posecli info`)."),
+                                 help=DETECTOR_HELP),
     pose_model: Optional[Path] = typer.Option(None, metavar="FILE.onnx", rich_help_panel=DETECTION,
                                               help=POSE_MODEL_HELP),
     pose_checkpoint: Optional[Path] = typer.Option(None, metavar="FILE.pth", rich_help_panel=DETECTION,
@@ -229,9 +232,10 @@ def export(
     bvh_scale: float = typer.Option(LiftOptions.bvh_scale, metavar="S",
                                     help="BVH lengths: 1 = metres, 100 = centimetres."),
 ) -> None:
-    """Convert an existing result JSON to other formats (bvh, mp4) without lifting again."""
+    """Convert an existing result JSON to other formats (bvh, mp4, html, glb, trc, csv) without
+    lifting again."""
     from posecli.export import output_path, write_all
-    from posecli.export.result_reader import read_result
+    from posecli.keypoints import read_result
     try:
         formats = _formats(formats)
         res = read_result(result)
@@ -249,6 +253,35 @@ def export(
             out.print(f"wrote {p}", highlight=False)
     except PosecliError as e:
         fail(str(e))
+
+
+@app.command(cls=ReadableCommand)
+def view(
+    results: List[Path] = typer.Argument(..., metavar="RESULT.json",
+                                         help="posecli result JSON file(s); several (e.g. the people "
+                                              "of one clip) share one page."),
+    no_open: bool = typer.Option(False, "--no-open", metavar=FLAG,
+                                 help="Only write the page and print its path."),
+) -> None:
+    """Open a result in the browser: writes the offline 3D viewer page (as `-f html`) to a
+    temporary file and opens it."""
+    import tempfile
+    import webbrowser
+
+    from posecli.export.html import write
+    from posecli.keypoints import read_result
+    try:
+        people = [read_result(r) for r in results]
+        fd, name = tempfile.mkstemp(prefix=f"posecli-{results[0].stem}-", suffix=".html")
+        os.close(fd)
+        write(people[0], Path(name), people=people)
+    except PosecliError as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"cannot write the page: {e.strerror or e}")
+    out.print(f"wrote {name}", highlight=False)
+    if not no_open and not webbrowser.open(Path(name).resolve().as_uri()):
+        err.print(f"could not start a browser; open {name} yourself", highlight=False)
 
 
 @app.command(cls=ReadableCommand)

@@ -113,10 +113,10 @@ def _lift_file(source, options: LiftOptions, models: Models, progress) -> LiftRe
     from posecli.keypoints import read_keypoints
     kp = read_keypoints(source)
     xy, conf = to_h36m(kp.xy, kp.conf, kp.layout)
-    return _finish(lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
-                                  lifter=models.lifter, source=str(source), progress=progress,
-                                  times=kp.times, world=kp.world, visibility=kp.visibility,
-                                  fusion=models.fusion, **_lift_fields(options)))
+    return lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
+                          lifter=models.lifter, source=str(source), progress=progress,
+                          times=kp.times, world=kp.world, visibility=kp.visibility,
+                          fusion=models.fusion, **_lift_fields(options))
 
 
 def _lift_fields(options: LiftOptions) -> dict:
@@ -308,6 +308,7 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                       times=times, timing=plan, landmarks_world=world,
                       landmarks_visibility=visibility)
     result.quality = quality.report(result, raw, flip_dis)
+    result.world_joints()  # once, here: the writers only write
     return result
 
 
@@ -385,11 +386,6 @@ def _lift_track(path, info, track, det_info, options: LiftOptions, models: Model
     result.video = info.as_dict()
     result.detector = det_info
     result.landmarks, result.landmark_conf = track.xy, track.conf
-    return _finish(result)
-
-
-def _finish(result: LiftResult) -> LiftResult:
-    """The last step of every lift: nothing yet beyond the result itself."""
     return result
 
 

@@ -63,7 +63,7 @@ def test_fk_of_written_file_reproduces_world_joints(tmp_path, spin):
     names, pos, frame_time = fk_from_file(path)
     assert names[0] == "Hips" and "LeftForeArm" in names
     assert frame_time == pytest.approx(1 / res.fps, rel=1e-12)
-    world = bvh.world_joints(res)
+    world = res.world_joints()
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     err = np.linalg.norm(pos[:, idx] - world, axis=-1)
     assert err.max() < 1e-3  # metres: within 1 mm in every frame
@@ -89,7 +89,7 @@ def test_scale_and_root_offset(tmp_path):
     lengths = np.linalg.norm(offsets, axis=1)
     thigh = lengths[names.index("RightLeg")]
     assert 30 < thigh < 60  # centimetres
-    m = parse_bvh(bvh.to_text(*bvh.solve(bvh.world_joints(res)), res.fps, 1.0))[-1]
+    m = parse_bvh(bvh.to_text(*bvh.solve(res.world_joints()), res.fps, 1.0))[-1]
     np.testing.assert_allclose(motion[:, :3], m[:, :3] * 100, atol=1e-3)
 
 
@@ -130,7 +130,7 @@ def test_blender_importer_gives_the_same_world_joints(tmp_path):
     names = [j.name for j in bvh.JOINTS]
     got = np.array([[f[n] for n in names] for f in doc["frames"]])
     assert len(got) == res.num_frames
-    world = bvh.world_joints(res)
+    world = res.world_joints()
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     err = np.linalg.norm(got[:, idx] - world, axis=-1)
     assert err.max() < 1e-3, f"max {err.max() * 1000:.3f} mm"

@@ -10,8 +10,7 @@ import pytest
 
 from posecli import pipeline
 from posecli.export.json import write
-from posecli.export.result_reader import read_result
-from posecli.keypoints import read_keypoints
+from posecli.keypoints import read_keypoints, read_result
 from posecli.lifter import fusion as fu
 from posecli.weights import WeightsError, load_manifest, sha256
 

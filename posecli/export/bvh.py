@@ -221,31 +221,17 @@ def forward_kinematics(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray
     return pos
 
 
-def world_joints(result: LiftResult) -> np.ndarray:
-    """The (N, 17, 3) world joints (metres, Y up) a BVH of ``result`` reproduces.
-
-    The result's estimated world placement when it has one; otherwise the root-relative camera
-    pose turned to Y up (x, -y, -z). Made rigid (one length per bone) with the pelvis at
-    mid-hips if it is not already, since a BVH skeleton has fixed offsets.
-    """
-    from posecli import trajectory
-
-    if result.trajectory is not None:
-        w = np.asarray(result.trajectory.world, float)
-    else:
-        w = np.asarray(result.pose3d, float) * np.array([1.0, -1.0, -1.0])
-    lengths = skeleton.symmetric_bone_lengths(w)
-    if np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6 or np.abs(
-            w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6:  # not rigid, or hips not symmetric
-        w = skeleton.fix_bone_lengths(trajectory.symmetric_hips(w), lengths)
-    return w
+def solve_rotations(world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 17, 3) rigid world joints -> (root (N, 3), local rotations (N, J, 3, 3), offsets (J, 3)):
+    the skeleton's motion as matrices, shared by the BVH (as Euler angles) and the glTF writer."""
+    lengths = skeleton.symmetric_bone_lengths(world)
+    return world[:, 0].copy(), local_rotations(global_rotations(world)), rest_offsets(lengths)
 
 
 def solve(world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians, offsets (J, 3))."""
-    lengths = skeleton.symmetric_bone_lengths(world)
-    angles = euler_zxy(local_rotations(global_rotations(world)))
-    return world[:, 0].copy(), angles, rest_offsets(lengths)
+    root, local, offsets = solve_rotations(world)
+    return root, euler_zxy(local), offsets
 
 
 def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: float,
@@ -286,7 +272,7 @@ def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: floa
 
 def write(result: LiftResult, path: str | Path, scale: float = 1.0) -> None:
     """Write ``result`` as BVH, atomically. ``scale``: 1 = metres, 100 = centimetres."""
-    world = world_joints(result)
+    world = result.world_joints()
     root, angles, offsets = solve(world)
     text = to_text(root, angles, offsets, result.fps, scale)
     with atomic_path(path) as tmp:

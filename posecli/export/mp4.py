@@ -211,8 +211,7 @@ def write(result: LiftResult, path: str | Path, video: str | Path | None = None,
     size = out_h
     width = left_w + size
 
-    from posecli.export.bvh import world_joints
-    world = world_joints(result)
+    world = result.world_joints()
     view = View3D(world, size)
     base = view.background()
     px3 = view(world)
