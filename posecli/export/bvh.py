@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from posecli import skeleton
+from posecli.errors import PosecliError
 from posecli.files import atomic_path
 from posecli.result import LiftResult
 
@@ -270,10 +271,26 @@ def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: floa
     return "\n".join(lines) + "\n"
 
 
+def fixed_rate(result: LiftResult, world: np.ndarray) -> tuple[np.ndarray, float]:
+    """(world joints (M, 17, 3), frame rate) for a file with one frame time: the frames as
+    they are for an evenly spaced clip, else resampled (linearly, made rigid again) to a uniform
+    grid over the clip's frame times (:func:`posecli.timing.export_grid`)."""
+    from posecli import timing
+    times = result.frame_times()
+    fps, grid = timing.export_grid(times, result.fps)
+    if grid is None:
+        return world, fps
+    world = timing.resample(times, world, grid)
+    return skeleton.fix_bone_lengths(world, skeleton.symmetric_bone_lengths(world)), fps
+
+
 def write(result: LiftResult, path: str | Path, scale: float = 1.0) -> None:
-    """Write ``result`` as BVH, atomically. ``scale``: 1 = metres, 100 = centimetres."""
-    world = result.world_joints()
+    """Write ``result`` as BVH, atomically. ``scale``: 1 = metres, 100 = centimetres.
+    A clip whose frames are not evenly spaced is resampled to its median rate (:func:`fixed_rate`)."""
+    world, fps = fixed_rate(result, result.world_joints())
     root, angles, offsets = solve(world)
-    text = to_text(root, angles, offsets, result.fps, scale)
+    if not all(np.isfinite(a).all() for a in (root, angles, offsets)) or not np.isfinite(scale):
+        raise PosecliError(f"{path}: the motion holds a non-finite number; nothing written")
+    text = to_text(root, angles, offsets, fps, scale)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
