@@ -155,28 +155,17 @@ def make_fusion(spec: str) -> fusion_mod.Fusion | None:
 # ---------------------------------------------------------------------------------------------
 # Scores
 
-def knee_flexion(x: np.ndarray) -> np.ndarray:
-    """(N, 17, 3) -> (N, 2) knee flexion in degrees (angle between thigh and shin; 0 =
-    straight), right and left: the definition of benchmarks/e2e_accuracy.py."""
-    out = []
-    for hip, knee, ankle in ((1, 2, 3), (4, 5, 6)):
-        a, b = x[:, knee] - x[:, hip], x[:, ankle] - x[:, knee]
-        cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)
-        out.append(np.degrees(np.arccos(np.clip(cos, -1, 1))))
-    return np.stack(out, -1)
-
-
 def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
     """(N, 17, 3) prediction and truth (metres) -> P1, P2, MPJVE (mm) on the 14 shared joints,
     pelvis-aligned, and median knee flexion (deg) of both."""
-    from posecli.training.metrics import mpjpe, mpjve, p_mpjpe  # benchmark only
+    from posecli.training.metrics import knee_flexion_deg, mpjpe, mpjve, p_mpjpe  # benchmark only
 
     n = min(len(pred), len(gt))
     p = pred[:n, SHARED14] - pred[:n, :1]
     g = gt[:n, SHARED14] - gt[:n, :1]
     return {"p1": mpjpe(p, g) * 1e3, "p2": p_mpjpe(p, g) * 1e3, "mpjve": mpjve(p, g) * 1e3,
-            "knee": float(np.median(knee_flexion(pred[:n]))),
-            "knee_gt": float(np.median(knee_flexion(gt[:n])))}
+            "knee": float(np.median(knee_flexion_deg(pred[:n]))),
+            "knee_gt": float(np.median(knee_flexion_deg(gt[:n])))}
 
 
 def score_set(data: list[tuple[str, dict]], lifter, variants: list[str]) -> list[dict]:
