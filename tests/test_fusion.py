@@ -108,7 +108,7 @@ def test_fusion_off_is_the_pure_lifter(lifted):
                                    times=kp.times, fusion=None)  # no world landmarks given
     off = pipeline.lift(path, fusion="off")
     assert off.lifter["fusion"] == {"name": "off"}
-    assert np.array_equal(off.pose3d, pure.pose3d)
+    assert np.allclose(off.pose3d, pure.pose3d, atol=1e-5)  # (runtimes differ by float noise)
 
 
 def test_fusion_improves_p1_on_the_held_out_example(lifted, truth):
