@@ -9,47 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export_helpers import REPO, truth_result
+from export_helpers import REPO, parse_bvh, truth_result
 from posecli.export import bvh, write_all
-
-
-def parse_bvh(text: str):
-    """Minimal reader for the files we write: joint names, parents, offsets, end sites, channels,
-    frame time and motion (N, C)."""
-    lines = [ln.strip() for ln in text.splitlines()]
-    names, parents, offsets, channels, stack = [], [], [], [], []
-    i, in_end = 0, False
-    while lines[i] != "MOTION":
-        tok = lines[i].split()
-        if tok[0] in ("ROOT", "JOINT"):
-            names.append(tok[1])
-            parents.append(stack[-1] if stack else -1)
-        elif tok[0] == "End":
-            in_end = True
-        elif tok[0] == "{":
-            if not in_end:
-                stack.append(len(names) - 1)
-        elif tok[0] == "}":
-            if in_end:
-                in_end = False
-            else:
-                stack.pop()
-        elif tok[0] == "OFFSET" and not in_end:
-            offsets.append([float(v) for v in tok[1:]])
-        elif tok[0] == "CHANNELS":
-            channels.append(tok[2:])
-        i += 1
-    frames = int(lines[i + 1].split()[1])
-    frame_time = float(lines[i + 2].split()[2])
-    motion = np.array([[float(v) for v in ln.split()] for ln in lines[i + 3:] if ln])
-    return names, parents, np.array(offsets), channels, frames, frame_time, motion
 
 
 def fk_from_file(path: Path) -> tuple[list[str], np.ndarray, float]:
     names, parents, offsets, channels, frames, frame_time, motion = parse_bvh(path.read_text())
     assert len(motion) == frames
-    assert channels[0] == ["Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation"]
-    assert all(c == ["Zrotation", "Xrotation", "Yrotation"] for c in channels[1:])
+    assert channels[0][:3] == ["Xposition", "Yposition", "Zposition"]
+    assert [c[-3:] for c in channels] == [[f"{a}rotation" for a in j.order] for j in bvh.JOINTS]
     assert parents == [j.parent for j in bvh.JOINTS]
     root = motion[:, :3]
     angles = np.radians(motion[:, 3:].reshape(frames, len(names), 3))
@@ -134,3 +102,59 @@ def test_blender_importer_gives_the_same_world_joints(tmp_path):
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     err = np.linalg.norm(got[:, idx] - world, axis=-1)
     assert err.max() < 1e-3, f"max {err.max() * 1000:.3f} mm"
+
+
+def _turn(points: np.ndarray, centre: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate (K, 3) points about a line through ``centre`` along ``axis`` by ``angle`` rad."""
+    k = axis / np.linalg.norm(axis)
+    c, s = np.cos(angle), np.sin(angle)
+    v = points - centre
+    return centre + v * c + np.cross(k, v) * s + np.outer(v @ k, k) * (1 - c)
+
+
+def hard_motion(n: int = 120) -> np.ndarray:
+    """(n, 17, 3) world joints of the example's first pose doing what breaks Euler curves:
+    the right leg raised to a high knee (thigh 110 deg, knee 140 deg: past 90 on both), the left
+    knee flickering 3 degrees either side of straight (noise on a straight leg), the left arm
+    swung forward and up overhead and the right arm down along the body, while the body turns
+    about the vertical."""
+    p0 = bvh.world_joints(truth_result())[0]
+    rng = np.random.default_rng(0)
+    out = np.zeros((n, 17, 3))
+    t = np.linspace(0, 1, n)
+    for f in range(n):
+        p = p0.copy()
+        lateral = p[4] - p[1]
+        a = np.radians(110) * np.sin(np.pi * t[f])            # right thigh forward
+        b = np.radians(140) * np.sin(np.pi * t[f])            # right knee folds back
+        p[[2, 3]] = _turn(p[[2, 3]], p[1], lateral, -a)
+        p[[3]] = _turn(p[[3]], p[2], lateral, b)           # shin relative to the thigh
+        p[[6]] = _turn(p[[6]], p[5], lateral, np.radians(3) * rng.choice([-1, 1]))
+        up = np.radians(200) * t[f]                            # left arm forward and overhead
+        p[[12, 13]] = _turn(p[[12, 13]], p[11], np.array([0.0, 0.0, 1.0]), -np.pi / 2)
+        p[[12, 13]] = _turn(p[[12, 13]], p[11], lateral, -up)
+        p[[13]] = _turn(p[[13]], p[12], lateral, -np.radians(60) * t[f])
+        yaw = 1.5 * np.pi * t[f]
+        out[f] = _turn(p, p[0], np.array([0.0, 1.0, 0.0]), yaw)
+    return out
+
+
+def test_rotation_curves_have_no_spurious_jumps():
+    """High knees past 90 degrees, a straight knee with noise, an arm overhead: no channel steps
+    more than 40 degrees unless the joint turned that much, and no limb spins about itself."""
+    world = hard_motion()
+    root, angles, offsets = bvh.solve(world)
+    fk = bvh.forward_kinematics(root, angles, offsets)
+    idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
+    assert np.abs(fk[:, idx] - world).max() < 1e-6
+    jumps = bvh.curve_jumps(angles, offsets)
+    assert jumps["spurious"] == 0 and jumps["twist_flips"] == 0, jumps
+    assert jumps["channel_jumps"] == 0, jumps
+
+
+def test_example_curves_have_no_jumps(tmp_path):
+    for spin in (False, True):
+        (path,) = write_all(truth_result(spin=spin), tmp_path, ["bvh"])
+        names, _, offsets, channels, frames, _, motion = parse_bvh(path.read_text())
+        angles = np.radians(motion[:, 3:].reshape(frames, len(names), 3))
+        assert bvh.curve_jumps(angles, offsets)["channel_jumps"] == 0

@@ -34,8 +34,6 @@ from posecli import skeleton
 from posecli.files import atomic_path
 from posecli.result import LiftResult
 
-ORDER = "ZXY"  # channel order written for every joint; matrix = Rz @ Rx @ Ry
-
 X, Y, Z = np.eye(3)
 
 
@@ -45,11 +43,12 @@ class Joint:
     h36m: int | None      # H36M joint at this BVH joint (None: zero-length branch joint)
     parent: int           # index into JOINTS (-1 for the root)
     end: tuple | None     # End Site offset (metres, rest frame) for leaves
+    order: str = "XZY"    # rotation channels, outermost first: local matrix R_a @ R_b @ R_c
 
 
 # BVH joints in file order (depth first); parents come first.
 JOINTS: tuple[Joint, ...] = (
-    Joint("Hips", 0, -1, None),
+    Joint("Hips", 0, -1, None, "YXZ"),
     Joint("RightUpLeg", 1, 0, None),
     Joint("RightLeg", 2, 1, None),
     Joint("RightFoot", 3, 2, (0.0, 0.0, 0.1)),
@@ -63,13 +62,13 @@ JOINTS: tuple[Joint, ...] = (
     Joint("Head", 9, 10, None),
     Joint("HeadTop", 10, 11, (0.0, 0.05, 0.0)),
     Joint("LeftShoulder", None, 9, None),
-    Joint("LeftArm", 11, 13, None),
-    Joint("LeftForeArm", 12, 14, None),
-    Joint("LeftHand", 13, 15, (0.05, 0.0, 0.0)),
+    Joint("LeftArm", 11, 13, None, "ZXY"),
+    Joint("LeftForeArm", 12, 14, None, "YXZ"),
+    Joint("LeftHand", 13, 15, (0.05, 0.0, 0.0), "YXZ"),
     Joint("RightShoulder", None, 9, None),
-    Joint("RightArm", 14, 17, None),
-    Joint("RightForeArm", 15, 18, None),
-    Joint("RightHand", 16, 19, (-0.05, 0.0, 0.0)),
+    Joint("RightArm", 14, 17, None, "ZXY"),
+    Joint("RightForeArm", 15, 18, None, "YXZ"),
+    Joint("RightHand", 16, 19, (-0.05, 0.0, 0.0), "YXZ"),
 )
 H36M_TO_BVH = {j.h36m: i for i, j in enumerate(JOINTS) if j.h36m is not None}
 
@@ -104,6 +103,45 @@ def _frame(primary: np.ndarray, secondary: np.ndarray, order: tuple[int, int]) -
     return np.stack(axes, axis=-1)
 
 
+BENT = np.sin(np.radians(10.0))  # a knee or elbow bent less than this is "straight"
+
+
+def hinge_axes(upper: np.ndarray, lower: np.ndarray, ref: np.ndarray, anatomical: bool) -> np.ndarray:
+    """Per-frame hinge axis of a knee or elbow, continuous through a straight limb.
+
+    The bend plane's normal ``upper x lower`` is exact while the limb is bent but vanishes and
+    flips sign as it straightens, which would spin the limb 180 degrees about itself between
+    two nearly equal poses. So the normal's sign is chosen once per run of bent frames: by
+    the anatomical reference ``ref`` when it is reliable (``anatomical``: the knee folds
+    backwards, so its axis follows the hip line; an over-extended knee becomes a negative
+    bend, not a twist), else to continue the previous run (elbows: which way the forearm folds
+    depends on the upper arm's twist; the first run uses ``ref``). While straight, the axis
+    holds its last direction (pulled towards ``ref`` for knees).
+
+    Args:
+        upper, lower: (N, 3) bone vectors (thigh and shin, upper arm and forearm);
+        ref: (N, 3) where the axis points for an ordinary bend (may vanish in places).
+    Returns:
+        (N, 3) unit axes.
+    """
+    c = np.cross(_unit(upper), _unit(lower))
+    bent = np.linalg.norm(c, axis=-1) > BENT
+    ref_u = _unit(ref)
+    prev = ref_u[int(np.argmax(np.linalg.norm(ref, axis=-1)))]
+    out = np.zeros_like(c)
+    first, sign = True, 1.0
+    for i in range(len(c)):
+        if bent[i] and (i == 0 or not bent[i - 1]):  # a new bent run: its sign, once
+            stop = i + int(np.argmin(bent[i:])) if not bent[i:].all() else len(c)
+            towards = ref_u[i:stop] if anatomical or first else prev
+            sign = 1.0 if (c[i:stop] * towards).sum() >= 0 else -1.0
+            first = False
+        hold = _unit(prev + 0.3 * ref_u[i]) if anatomical else prev
+        ci = sign * c[i] if bent[i] else (c[i] if c[i] @ hold >= 0 else -c[i])
+        out[i] = prev = _unit(ci + 0.15 * hold)
+    return out
+
+
 def global_rotations(p: np.ndarray) -> np.ndarray:
     """World joints -> per-frame global rotation of every BVH joint.
 
@@ -117,12 +155,15 @@ def global_rotations(p: np.ndarray) -> np.ndarray:
     hips = p[:, 4] - p[:, 1]            # right hip -> left hip: rest +X
     shoulders = p[:, 11] - p[:, 14]     # rest +X
     trunk_up = p[:, 9] - p[:, 8]        # thorax -> skull base: rest +Y
+    forward = np.cross(_unit(shoulders), _unit(trunk_up))  # rest +Z
+    knee = {h: hinge_axes(p[:, h + 1] - p[:, h], p[:, h + 2] - p[:, h + 1], hips, True)
+            for h in (1, 4)}            # knee axis +X at rest: flexion is +X rotation
+    # elbow axis (rest frame's +Y for either arm): the forearm folds towards the front
+    elbow = {11: -hinge_axes(p[:, 12] - p[:, 11], p[:, 13] - p[:, 12],
+                             np.cross(_unit(p[:, 12] - p[:, 11]), forward), False),
+             14: hinge_axes(p[:, 15] - p[:, 14], p[:, 16] - p[:, 15],
+                            np.cross(_unit(p[:, 15] - p[:, 14]), forward), False)}
     g = np.zeros((n, len(JOINTS), 3, 3))
-
-    def limb(a: int, b: int, c: int, fallback: np.ndarray) -> np.ndarray:
-        """Bending-plane normal of a -> b -> c, blended with a fallback where straight."""
-        return np.cross(_unit(p[:, b] - p[:, a]), _unit(p[:, c] - p[:, b])) + 0.1 * _unit(fallback)
-
     for i, j in enumerate(JOINTS):
         h = j.h36m
         if j.name == "Hips":
@@ -141,16 +182,12 @@ def global_rotations(p: np.ndarray) -> np.ndarray:
             g[:, i] = _frame(trunk_up, shoulders, (1, 0))
         elif j.name == "Head":
             g[:, i] = _frame(p[:, 10] - p[:, 9], shoulders, (1, 0))
-        elif h in (1, 2, 4, 5):  # thighs and shins: swing -Y, twist from the knee's plane
-            hip = 1 if h in (1, 2) else 4
-            hinge = limb(hip, hip + 1, hip + 2, hips)
-            g[:, i] = _frame(-(p[:, h + 1] - p[:, h]), hinge, (1, 0))
-        elif h in (11, 12):  # left arm: swing +X, elbow plane normal is -Y at rest
-            hinge = limb(11, 12, 13, -trunk_up)
-            g[:, i] = _frame(p[:, h + 1] - p[:, h], -hinge, (0, 1))
-        elif h in (14, 15):  # right arm: swing -X, elbow plane normal +Y at rest
-            hinge = limb(14, 15, 16, trunk_up)
-            g[:, i] = _frame(-(p[:, h + 1] - p[:, h]), hinge, (0, 1))
+        elif h in (1, 2, 4, 5):  # thighs and shins: swing -Y, twist from the knee's axis
+            g[:, i] = _frame(-(p[:, h + 1] - p[:, h]), knee[1 if h in (1, 2) else 4], (1, 0))
+        elif h in (11, 12):  # left arm: bone +X, elbow axis +Y
+            g[:, i] = _frame(p[:, h + 1] - p[:, h], elbow[11], (0, 1))
+        elif h in (14, 15):  # right arm: bone -X, elbow axis +Y
+            g[:, i] = _frame(-(p[:, h + 1] - p[:, h]), elbow[14], (0, 1))
         else:  # leaves (feet, hands, head top): no child bone, no rotation of their own
             g[:, i] = g[:, j.parent]
     return g
@@ -165,50 +202,95 @@ def local_rotations(g: np.ndarray) -> np.ndarray:
     return loc
 
 
-def euler_zxy(r: np.ndarray) -> np.ndarray:
-    """(N, ..., 3, 3) rotation matrices -> (N, ..., 3) angles (z, x, y) in radians with
-    ``r == Rz(z) @ Rx(x) @ Ry(y)``, continuous along N (each frame takes the equivalent
-    solution, including 2 pi shifts, nearest to the previous frame)."""
-    sx = np.clip(r[..., 2, 1], -1.0, 1.0)
-    x = np.arcsin(sx)
-    z = np.arctan2(-r[..., 0, 1], r[..., 1, 1])
-    y = np.arctan2(-r[..., 2, 0], r[..., 2, 2])
-    lock = np.cos(x) < 1e-6  # gimbal lock: only z + y (or z - y) is defined; put it all in z
-    y = np.where(lock, 0.0, y)
-    z = np.where(lock, np.arctan2(r[..., 1, 0], r[..., 0, 0]), z)
-    a = np.stack([z, x, y], axis=-1)
-    alt = np.stack([z + np.pi, np.pi - x, y + np.pi], axis=-1)  # the same rotation
+def _axes(order: str) -> tuple[int, int, int, float]:
+    """"XZY" -> axis indices (0, 2, 1) and the parity (+1 for cyclic orders XYZ, YZX, ZXY)."""
+    i, j, k = ("XYZ".index(c) for c in order)
+    return i, j, k, (1.0 if (j - i) % 3 == 1 else -1.0)
+
+
+def axis_rotation(axis: int, angle: np.ndarray) -> np.ndarray:
+    """(...,) radians about X (0), Y (1) or Z (2) -> (..., 3, 3)."""
+    c, s = np.cos(angle), np.sin(angle)
+    r = np.zeros(np.shape(angle) + (3, 3))
+    a, b = (axis + 1) % 3, (axis + 2) % 3
+    r[..., axis, axis] = 1.0
+    r[..., a, a] = r[..., b, b] = c
+    r[..., b, a], r[..., a, b] = s, -s
+    return r
+
+
+def rotation(angles: np.ndarray, order: str) -> np.ndarray:
+    """(..., 3) radians, outermost first -> (..., 3, 3) R_a @ R_b @ R_c for ``order`` "abc"."""
+    i, j, k, _ = _axes(order)
+    return axis_rotation(i, angles[..., 0]) @ axis_rotation(j, angles[..., 1]) @ axis_rotation(k, angles[..., 2])
+
+
+def euler(r: np.ndarray, order: str) -> np.ndarray:
+    """(..., 3, 3) -> (..., 3) radians with ``rotation(result, order) == r``; the middle angle
+    in [-pi/2, pi/2]. At gimbal lock the outer angle is 0."""
+    i, j, k, s = _axes(order)
+    b = np.arcsin(np.clip(s * r[..., i, k], -1.0, 1.0))
+    a = np.arctan2(-s * r[..., j, k], r[..., k, k])
+    c = np.arctan2(-s * r[..., i, j], r[..., i, i])
+    lock = np.cos(b) < 1e-6
+    if np.any(lock):
+        a = np.where(lock, 0.0, a)
+        c = np.where(lock, _inner_angle(r, np.zeros_like(a), b, order), c)
+    return np.stack([a, b, c], axis=-1)
+
+
+def _inner_angle(r: np.ndarray, a: np.ndarray, b: np.ndarray, order: str) -> np.ndarray:
+    """The innermost angle given the outer two: R_c = R_b^T R_a^T r."""
+    i, j, k, _ = _axes(order)
+    rc = np.swapaxes(axis_rotation(i, a) @ axis_rotation(j, b), -1, -2) @ r
+    return np.arctan2(rc[..., (k + 2) % 3, (k + 1) % 3], rc[..., (k + 1) % 3, (k + 1) % 3])
+
+
+def euler_continuous(r: np.ndarray, order: str) -> np.ndarray:
+    """(N, 3, 3) -> (N, 3) radians for ``order``, continuous along N.
+
+    Every rotation has two Euler triples, (a, b, c) and (a + pi, pi - b, c + pi), each with any
+    2 pi shifts; each frame takes the one nearest the previous frame's, so a curve never jumps
+    to another way of writing the same pose. Near gimbal lock (middle angle +-90 degrees) the
+    outer angle is kept from the previous frame and the inner one takes the rest.
+    """
+    a = euler(r, order)
+    alt = a + np.array([np.pi, 0.0, np.pi])
+    alt[:, 1] = np.pi - a[:, 1]
     out = a.copy()
     two_pi = 2 * np.pi
-    for i in range(1, len(a)):
-        prev = out[i - 1]
-        c1 = a[i] + two_pi * np.round((prev - a[i]) / two_pi)
-        c2 = alt[i] + two_pi * np.round((prev - alt[i]) / two_pi)
-        better = np.abs(c2 - prev).sum(-1, keepdims=True) < np.abs(c1 - prev).sum(-1, keepdims=True)
-        out[i] = np.where(better, c2, c1)
+    for f in range(1, len(a)):
+        prev = out[f - 1]
+        if np.cos(a[f, 1]) < 1e-3:  # near lock: only a +- c is well defined
+            c = _inner_angle(r[f], prev[0], a[f, 1], order)
+            cand = [np.array([prev[0], a[f, 1], c])]
+        else:
+            cand = [a[f], alt[f]]
+        cand = [x + two_pi * np.round((prev - x) / two_pi) for x in cand]
+        out[f] = min(cand, key=lambda x: float(((x - prev) ** 2).sum()))
     return out
 
 
-def rotation_zxy(a: np.ndarray) -> np.ndarray:
-    """(..., 3) angles (z, x, y) radians -> (..., 3, 3) Rz @ Rx @ Ry."""
-    z, x, y = np.moveaxis(a, -1, 0)
-    o, l = np.zeros_like(z), np.ones_like(z)
-    rz = np.stack([np.cos(z), -np.sin(z), o, np.sin(z), np.cos(z), o, o, o, l], -1).reshape(z.shape + (3, 3))
-    rx = np.stack([l, o, o, o, np.cos(x), -np.sin(x), o, np.sin(x), np.cos(x)], -1).reshape(z.shape + (3, 3))
-    ry = np.stack([np.cos(y), o, np.sin(y), o, l, o, -np.sin(y), o, np.cos(y)], -1).reshape(z.shape + (3, 3))
-    return rz @ rx @ ry
+def euler_angles(loc: np.ndarray) -> np.ndarray:
+    """(N, J, 3, 3) local rotations -> (N, J, 3) radians, each joint in its own order, continuous."""
+    return np.stack([euler_continuous(loc[:, i], j.order) for i, j in enumerate(JOINTS)], axis=1)
+
+
+def local_from_angles(angles: np.ndarray) -> np.ndarray:
+    """(N, J, 3) radians -> (N, J, 3, 3) local rotations, each joint in its own order."""
+    return np.stack([rotation(angles[:, i], j.order) for i, j in enumerate(JOINTS)], axis=1)
 
 
 def forward_kinematics(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """BVH forward kinematics.
 
     Args:
-        root: (N, 3) root positions; angles: (N, J, 3) (z, x, y) radians per BVH joint;
+        root: (N, 3) root positions; angles: (N, J, 3) radians per BVH joint, in its order;
         offsets: (J, 3) rest offsets.
     Returns:
         (N, J, 3) joint positions (same units as root / offsets).
     """
-    loc = rotation_zxy(angles)
+    loc = local_from_angles(angles)
     n = len(root)
     g = np.zeros((n, len(JOINTS), 3, 3))
     pos = np.zeros((n, len(JOINTS), 3))
@@ -219,6 +301,42 @@ def forward_kinematics(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray
             g[:, i] = g[:, j.parent] @ loc[:, i]
             pos[:, i] = pos[:, j.parent] + g[:, j.parent] @ offsets[i]
     return pos
+
+
+def curve_jumps(angles: np.ndarray, offsets: np.ndarray, orders: list[str] | None = None,
+                limit_deg: float = 40.0) -> dict:
+    """How an animator's graph editor sees the rotation curves: jumps between frames.
+
+    Args:
+        angles: (N, J, 3) radians as written; offsets: (J, 3); orders: each joint's channel
+            order (default this writer's).
+        limit_deg: a channel step above this is a jump.
+    Returns:
+        ``channel_jumps``: channel steps above the limit; ``spurious``: those where the joint's
+        local rotation turned less than the limit (the same pose written another way);
+        ``twist_flips``: frames where a joint's local rotation turned more than the limit while
+        the bones it carries moved less than 10 degrees (a limb spun about itself);
+        ``max_step_deg``: the largest channel step.
+    """
+    step = np.degrees(np.abs(np.diff(angles, axis=0)))               # (N-1, J, 3)
+    orders = orders or [j.order for j in JOINTS]
+    loc = np.stack([rotation(angles[:, i], o) for i, o in enumerate(orders)], axis=1)
+    rel = np.swapaxes(loc[:-1], -1, -2) @ loc[1:]
+    turn = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1) / 2, -1, 1)))
+    kids = {i: [c for c, k in enumerate(JOINTS) if k.parent == i and np.linalg.norm(offsets[c]) > 1e-9]
+            for i in range(len(JOINTS))}
+    moved = np.zeros_like(turn)
+    for i, j in enumerate(JOINTS):
+        dirs = [offsets[c] for c in kids[i]] + ([np.asarray(j.end, float)] if j.end else [])
+        for d in dirs:  # the bone in the parent's frame: local rotation @ rest direction
+            v = _unit(loc[:, i] @ _unit(d))
+            moved[:, i] = np.maximum(moved[:, i], np.degrees(np.arccos(np.clip(
+                (v[:-1] * v[1:]).sum(-1), -1, 1))))
+    big = step > limit_deg
+    return {"channel_jumps": int(big.sum()),
+            "spurious": int((big & (turn < limit_deg)[..., None]).sum()),
+            "twist_flips": int(((turn > limit_deg) & (moved < 10.0)).sum()),
+            "max_step_deg": round(float(step.max()), 2) if step.size else 0.0}
 
 
 def world_joints(result: LiftResult) -> np.ndarray:
@@ -244,19 +362,18 @@ def world_joints(result: LiftResult) -> np.ndarray:
 def solve(world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians, offsets (J, 3))."""
     lengths = skeleton.symmetric_bone_lengths(world)
-    angles = euler_zxy(local_rotations(global_rotations(world)))
+    angles = euler_angles(local_rotations(global_rotations(world)))
     return world[:, 0].copy(), angles, rest_offsets(lengths)
 
 
 def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: float,
             scale: float = 1.0) -> str:
     """The BVH file. root (N, 3) and offsets in metres (times ``scale`` on output); angles
-    (N, J, 3) radians, (z, x, y)."""
+    (N, J, 3) radians, each joint's in its channel order."""
     lines = ["HIERARCHY"]
     children: dict[int, list[int]] = {}
     for i, j in enumerate(JOINTS):
         children.setdefault(j.parent, []).append(i)
-    rot = "Zrotation Xrotation Yrotation"
 
     def emit(i: int, depth: int) -> None:
         j, ind = JOINTS[i], "  " * depth
@@ -265,6 +382,7 @@ def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: floa
         lines.append(f"{ind}{{")
         o = offsets[i] * scale
         lines.append(f"{ind}  OFFSET {o[0]:.6f} {o[1]:.6f} {o[2]:.6f}")
+        rot = " ".join(f"{c}rotation" for c in j.order)
         lines.append(f"{ind}  CHANNELS 6 Xposition Yposition Zposition {rot}" if j.parent < 0
                      else f"{ind}  CHANNELS 3 {rot}")
         for c in children.get(i, []):
