@@ -211,7 +211,7 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
         bones = {"raw_m": np.round(lengths, 4).tolist()}
         if plausible:
             lengths, bones["ratios"] = trajectory.plausible_bone_lengths(lengths)
-            pose3d = trajectory.symmetric_hips(pose3d)
+            pose3d = trajectory.square_hips(trajectory.symmetric_hips(pose3d))
         pose3d = skeleton.fix_bone_lengths(pose3d, lengths)
         bones["fixed_m"] = np.round(lengths, 4).tolist()
     # the world placement assumes uniform frames: it gets the clip's (median) rate

@@ -48,17 +48,61 @@ def test_euler_angles_are_continuous_through_a_spin(tmp_path):
     assert jumps.max() < 45.0  # degrees per frame: 720 degrees over 129 frames is ~5.6
 
 
-def test_scale_and_root_offset(tmp_path):
+def test_scale_and_rest_pose_on_the_floor(tmp_path):
     res = truth_result()
     p = tmp_path / "cm.bvh"
     bvh.write(res, p, scale=100.0)
     names, parents, offsets, _, _, _, motion = parse_bvh(p.read_text())
-    assert np.all(offsets[0] == 0)  # importers replace the root OFFSET with its channels
     lengths = np.linalg.norm(offsets, axis=1)
     thigh = lengths[names.index("RightLeg")]
     assert 30 < thigh < 60  # centimetres
     m = parse_bvh(bvh.to_text(*bvh.solve(bvh.world_joints(res)), res.fps, 1.0))[-1]
     np.testing.assert_allclose(motion[:, :3], m[:, :3] * 100, atol=1e-3)
+    # the rest pose (every rotation 0, the root at its OFFSET) stands on the floor: the lowest
+    # point (toe end sites) at height 0, the hips at leg length + ankle height
+    rest = bvh.forward_kinematics(offsets[:1] / 100, np.zeros((1, len(names), 3)), offsets / 100)[0]
+    _, ends = bvh.rest_offsets(bvh.skeleton.symmetric_bone_lengths(bvh.world_joints(res)))
+    toe_tip = rest[names.index("LeftToeBase")] + ends[names.index("LeftToeBase")]
+    assert abs(toe_tip[1]) < 1e-6 and rest[:, 1].min() > -1e-6
+    assert rest[names.index("LeftFoot"), 1] == pytest.approx(0.09)
+
+
+def test_mixamo_names_and_trunk_spread_as_mixamo(tmp_path):
+    res = truth_result()
+    p = tmp_path / "mx.bvh"
+    bvh.write(res, p, names="mixamo")
+    names, parents, offsets, *_ = parse_bvh(p.read_text())
+    assert all(n.startswith("mixamorig:") for n in names)
+    plain = [n.split(":")[1] for n in names]
+    for n in ("Hips", "Spine", "Spine1", "Spine2", "Neck", "Head", "HeadTop_End", "LeftShoulder",
+              "LeftArm", "LeftForeArm", "LeftHand", "LeftUpLeg", "LeftLeg", "LeftFoot",
+              "LeftToeBase", "RightToeBase"):
+        assert n in plain
+    # Spine, Spine1, Spine2, Neck climb the trunk in steps (no zero-length bone), Head above
+    rest = bvh.forward_kinematics(offsets[:1], np.zeros((1, len(names), 3)), offsets)[0]
+    h = [rest[plain.index(n), 1] for n in ("Hips", "Spine", "Spine1", "Spine2", "Neck", "Head")]
+    steps = np.diff(h)
+    assert (steps > 0.05).all(), steps
+    # every joint with children has a bone: no child sits on its parent
+    for i, par in enumerate(parents):
+        if par >= 0:
+            assert np.linalg.norm(offsets[i]) > 0.02, plain[i]
+    with pytest.raises(Exception):
+        bvh.write(res, tmp_path / "x.bvh", names="nope")
+
+
+def test_fps_resamples_the_bvh(tmp_path):
+    res = truth_result()
+    p = tmp_path / "r.bvh"
+    bvh.write(res, p, fps=60.0)
+    *_, frames, frame_time, motion = parse_bvh(p.read_text())
+    span = res.frame_times()[-1] - res.frame_times()[0]
+    assert frame_time == pytest.approx(1 / 60) and frames == int(span * 60 + 1e-6) + 1
+    # the pelvis at the resampled times lies on the original path
+    orig = bvh.world_joints(res)[:, 0]
+    t = res.frame_times()
+    mid = np.interp(t[0] + 1 / 60 * 10, t, orig[:, 2])
+    assert motion[10, 2] == pytest.approx(mid, abs=2e-3)
 
 
 def test_no_root_motion_keeps_the_pelvis_in_place(tmp_path):
@@ -143,11 +187,11 @@ def test_rotation_curves_have_no_spurious_jumps():
     """High knees past 90 degrees, a straight knee with noise, an arm overhead: no channel steps
     more than 40 degrees unless the joint turned that much, and no limb spins about itself."""
     world = hard_motion()
-    root, angles, offsets = bvh.solve(world)
+    root, angles, offsets, ends = bvh.solve(world)
     fk = bvh.forward_kinematics(root, angles, offsets)
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     assert np.abs(fk[:, idx] - world).max() < 1e-6
-    jumps = bvh.curve_jumps(angles, offsets)
+    jumps = bvh.curve_jumps(angles, offsets, ends=ends)
     assert jumps["spurious"] == 0 and jumps["twist_flips"] == 0, jumps
     assert jumps["channel_jumps"] == 0, jumps
 

@@ -1,27 +1,34 @@
-"""BVH: a skeleton in the Human3.6M hierarchy with per-frame local rotations, for animation
-software (Blender, Maya, MotionBuilder, Unity; checked with Blender's own importer).
+"""BVH: a Mixamo-style skeleton driven by the lifted Human3.6M joints, with per-frame local
+rotations, for animation software (Blender, Maya, MotionBuilder, Unity; checked with Blender's
+own importer) and retargeting.
 
 Conventions (also in the README):
 - axes: Y up, X = the person's left in the rest pose, Z = the direction the rest pose faces
   (towards the camera); the posecli world frame (:mod:`posecli.trajectory`): floor at Y = 0;
 - units: metres times ``scale`` (default 1: metres; ``--bvh-scale 100`` writes centimetres);
-- rest pose: a T-pose facing +Z, legs down -Y, arms along +-X;
-- every joint has ``CHANNELS 3 Zrotation Xrotation Yrotation`` (the root adds X/Y/Zposition
-  first): intrinsic Z then X then Y, i.e. the local rotation matrix is Rz @ Rx @ Ry, degrees;
-- the root's OFFSET is 0 0 0 and its position channels carry the world pelvis (the estimated
-  trajectory, or a fixed point with ``--no-root-motion``);
-- four zero-length joints, ``Spine`` (at the pelvis), ``Neck``, ``LeftShoulder`` and
-  ``RightShoulder`` (at the thorax, the clavicles' roots as in Mixamo rigs), let the lower
-  back, the neck and each clavicle turn on their own, so forward kinematics reproduces every
-  exported joint exactly.
+- rest pose: a T-pose facing +Z standing on the floor (the soles at Y = 0), legs down -Y, arms
+  along +-X, feet forward +Z;
+- joints and names as Mixamo's rig (``names="mixamo"`` adds its ``mixamorig:`` prefix):
+  ``Hips`` (pelvis); ``Spine``, ``Spine1`` (the H36M spine joint), ``Spine2`` spread up the
+  trunk; ``Neck`` at the neck base (thorax), ``Head`` at the skull base, ``HeadTop_End``;
+  ``LeftShoulder`` (the clavicle, from the neck base), ``LeftArm``, ``LeftForeArm``,
+  ``LeftHand``; ``LeftUpLeg``, ``LeftLeg``, ``LeftFoot``, ``LeftToeBase`` (ball of the foot);
+  the same on the right; end sites on toes, hands and head top;
+- each joint's ``CHANNELS`` name its own rotation order (:data:`JOINTS`), outermost first: the
+  local matrix is R_a @ R_b @ R_c for "abc", degrees. The middle angle (limited to +-90) is the
+  one a joint turns least, so curves stay away from gimbal lock; a knee's or elbow's bend is
+  one channel (knee X, elbow Y);
+- the root's OFFSET is its rest height (hips above the floor in the T-pose); its position
+  channels carry the world pelvis (absolute, as importers read them).
 
-Rotations: every joint's global rotation maps a rest frame to the current one, both built
-from the bone to its child (swing) and a twist reference: the hip line for the pelvis and the
-lower back, the shoulder line for the upper back, thorax, neck and head, the trunk axis for
-the clavicles, the knee's (elbow's)
-bending plane for the leg (arm), falling back to the hip line (the trunk axis) when the limb is
-straight. Euler angles are unwrapped frame to frame (the equivalent solution nearest to the
-previous frame), so no 180-degree flips.
+Rotations: every joint's global rotation maps a rest frame to the current one, built from the
+bone to its child (swing) and a twist reference: the hip line and shoulder line blended up the
+spine, the shoulder line (or the ears) for neck and head, the trunk axis for the clavicles, the
+knee's (elbow's) axis for the leg (arm), kept continuous through a straight limb. Feet point
+along the knee's plane, flat on the floor while in contact; with BlazePose's world landmarks
+(``LiftResult.landmarks_world``) feet follow heel and toe, hands the wrist, index, pinky and
+thumb, and the head turns with the ears. Each frame's Euler triple is the one nearest the
+previous frame's.
 """
 from __future__ import annotations
 
@@ -36,40 +43,51 @@ from posecli.result import LiftResult
 
 X, Y, Z = np.eye(3)
 
+SPINE_AT = 0.4    # Spine: this far from the pelvis to the H36M spine joint (Mixamo: ~20 % of
+SPINE2_AT = 0.5   # hips -> neck); Spine2: this far from the spine joint to the thorax (~70 %)
+# The foot in the rest pose, relative to the leg (thigh + shank) length: ankle -> ball of the
+# foot forwards (a 1.75 m person: 0.145 m), ball -> toe tip; heights above the floor (metres).
+FOOT_FORWARD, TOE_FORWARD = 0.17, 0.07
+ANKLE_HEIGHT, BALL_HEIGHT = 0.09, 0.03   # ANKLE_HEIGHT as posecli.trajectory's
+NAME_PREFIXES = {"plain": "", "mixamo": "mixamorig:"}
+
 
 @dataclass(frozen=True)
 class Joint:
     name: str
-    h36m: int | None      # H36M joint at this BVH joint (None: zero-length branch joint)
+    h36m: int | None      # H36M joint at this BVH joint (None: a joint of the rig only)
     parent: int           # index into JOINTS (-1 for the root)
-    end: tuple | None     # End Site offset (metres, rest frame) for leaves
+    leaf: bool = False    # has an End Site
     order: str = "XZY"    # rotation channels, outermost first: local matrix R_a @ R_b @ R_c
 
 
 # BVH joints in file order (depth first); parents come first.
 JOINTS: tuple[Joint, ...] = (
-    Joint("Hips", 0, -1, None, "YXZ"),
-    Joint("RightUpLeg", 1, 0, None),
-    Joint("RightLeg", 2, 1, None),
-    Joint("RightFoot", 3, 2, (0.0, 0.0, 0.1)),
-    Joint("LeftUpLeg", 4, 0, None),
-    Joint("LeftLeg", 5, 4, None),
-    Joint("LeftFoot", 6, 5, (0.0, 0.0, 0.1)),
-    Joint("Spine", None, 0, None),
-    Joint("Spine1", 7, 7, None),
-    Joint("Spine2", 8, 8, None),
-    Joint("Neck", None, 9, None),
-    Joint("Head", 9, 10, None),
-    Joint("HeadTop", 10, 11, (0.0, 0.05, 0.0)),
-    Joint("LeftShoulder", None, 9, None),
-    Joint("LeftArm", 11, 13, None, "ZXY"),
-    Joint("LeftForeArm", 12, 14, None, "YXZ"),
-    Joint("LeftHand", 13, 15, (0.05, 0.0, 0.0), "YXZ"),
-    Joint("RightShoulder", None, 9, None),
-    Joint("RightArm", 14, 17, None, "ZXY"),
-    Joint("RightForeArm", 15, 18, None, "YXZ"),
-    Joint("RightHand", 16, 19, (-0.05, 0.0, 0.0), "YXZ"),
+    Joint("Hips", 0, -1, order="YXZ"),
+    Joint("Spine", None, 0),
+    Joint("Spine1", 7, 1),
+    Joint("Spine2", None, 2),
+    Joint("Neck", 8, 3),
+    Joint("Head", 9, 4),
+    Joint("HeadTop_End", 10, 5, leaf=True),
+    Joint("LeftShoulder", None, 3),
+    Joint("LeftArm", 11, 7, order="ZXY"),
+    Joint("LeftForeArm", 12, 8, order="YXZ"),
+    Joint("LeftHand", 13, 9, leaf=True, order="YXZ"),
+    Joint("RightShoulder", None, 3),
+    Joint("RightArm", 14, 11, order="ZXY"),
+    Joint("RightForeArm", 15, 12, order="YXZ"),
+    Joint("RightHand", 16, 13, leaf=True, order="YXZ"),
+    Joint("LeftUpLeg", 4, 0),
+    Joint("LeftLeg", 5, 15),
+    Joint("LeftFoot", 6, 16),
+    Joint("LeftToeBase", None, 17, leaf=True),
+    Joint("RightUpLeg", 1, 0),
+    Joint("RightLeg", 2, 19),
+    Joint("RightFoot", 3, 20),
+    Joint("RightToeBase", None, 21, leaf=True),
 )
+INDEX = {j.name: i for i, j in enumerate(JOINTS)}
 H36M_TO_BVH = {j.h36m: i for i, j in enumerate(JOINTS) if j.h36m is not None}
 
 # Rest direction of each H36M bone (child joint -> unit vector from its parent).
@@ -77,13 +95,34 @@ _REST_DIR = {1: -X, 2: -Y, 3: -Y, 4: X, 5: -Y, 6: -Y, 7: Y, 8: Y, 9: Y, 10: Y,
              11: X, 12: X, 13: X, 14: -X, 15: -X, 16: -X}
 
 
-def rest_offsets(lengths: np.ndarray) -> np.ndarray:
-    """(16,) bone lengths (metres, bone j ends at H36M joint j) -> (len(JOINTS), 3) OFFSETs."""
+def rest_offsets(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rest pose (T-pose on the floor) of a clip's skeleton.
+
+    Args:
+        lengths: (16,) bone lengths in metres, bone j ends at H36M joint j.
+    Returns:
+        offsets: (len(JOINTS), 3) OFFSETs (the root's: its rest height above the floor);
+        ends: (len(JOINTS), 3) End Site offsets (zero where a joint has none).
+    """
     off = np.zeros((len(JOINTS), 3))
+    ends = np.zeros((len(JOINTS), 3))
+    leg = lengths[1] + lengths[2]  # thigh + shank
     for i, j in enumerate(JOINTS):
-        if j.h36m not in (None, 0):
+        if j.h36m not in (None, 0, 7, 8):
             off[i] = _REST_DIR[j.h36m] * lengths[j.h36m - 1]
-    return off
+    off[INDEX["Hips"]] = [0.0, leg + ANKLE_HEIGHT, 0.0]
+    off[INDEX["Spine"]] = [0.0, SPINE_AT * lengths[6], 0.0]
+    off[INDEX["Spine1"]] = [0.0, (1 - SPINE_AT) * lengths[6], 0.0]
+    off[INDEX["Spine2"]] = [0.0, SPINE2_AT * lengths[7], 0.0]
+    for name in ("Neck", "LeftShoulder", "RightShoulder"):  # all at the thorax
+        off[INDEX[name]] = [0.0, (1 - SPINE2_AT) * lengths[7], 0.0]
+    for side in ("Left", "Right"):
+        off[INDEX[side + "ToeBase"]] = [0.0, BALL_HEIGHT - ANKLE_HEIGHT, FOOT_FORWARD * leg]
+        ends[INDEX[side + "ToeBase"]] = [0.0, -BALL_HEIGHT, TOE_FORWARD * leg]
+    hand = 0.4 * lengths[12]  # wrist -> knuckles, as a share of the forearm
+    ends[INDEX["LeftHand"]], ends[INDEX["RightHand"]] = hand * X, -hand * X
+    ends[INDEX["HeadTop_End"]] = 0.3 * lengths[9] * Y
+    return off, ends
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -142,16 +181,106 @@ def hinge_axes(upper: np.ndarray, lower: np.ndarray, ref: np.ndarray, anatomical
     return out
 
 
-def global_rotations(p: np.ndarray) -> np.ndarray:
+def _blend(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    """(N, 3) x2 -> the unit vectors' weighted mean, (1 - w) a + w b."""
+    return (1 - w) * _unit(a) + w * _unit(b)
+
+
+def _align(v: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Rotate (N, K, 3) vectors by the smallest per-frame rotation taking direction src (N, 3)
+    onto dst (N, 3) (Rodrigues): BlazePose's limb onto the lifted one."""
+    a, b = _unit(src), _unit(dst)
+    axis = np.cross(a, b)
+    s = np.linalg.norm(axis, axis=-1)[:, None, None]
+    c = (a * b).sum(-1)[:, None, None]
+    k = _unit(axis)[:, None, :]
+    return v * c + np.cross(k, v) * s + k * (v * k).sum(-1, keepdims=True) * (1 - c)
+
+
+# BlazePose-33 landmarks used for the extremities (odd = left)
+_BP = {"nose": 0, "l_ear": 7, "r_ear": 8, "l_shoulder": 11, "r_shoulder": 12, "l_elbow": 13,
+       "r_elbow": 14, "l_wrist": 15, "r_wrist": 16, "l_pinky": 17, "r_pinky": 18, "l_index": 19,
+       "r_index": 20, "l_thumb": 21, "r_thumb": 22, "l_knee": 25, "r_knee": 26, "l_ankle": 27,
+       "r_ankle": 28, "l_heel": 29, "r_heel": 30, "l_foot": 31, "r_foot": 32}
+
+
+def extremities(p: np.ndarray, lm: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Directions of feet, hands and face from BlazePose's world landmarks, in the world frame
+    and aligned to the lifted limbs.
+
+    Args:
+        p: (N, 17, 3) world joints (metres, Y up).
+        lm: (N, 33, 3) BlazePose world landmarks already turned into the world frame (Y up;
+            any origin and scale), NaN where missing; or None.
+    Returns:
+        per side ("l", "r"): ``{side}_toe`` heel -> foot index and ``{side}_sole_up`` (heel ->
+        ankle), aligned by each frame's rotation of BlazePose's shank onto the lifted one;
+        ``{side}_fingers`` wrist -> mid(index, pinky) and ``{side}_across`` pinky -> index,
+        aligned by the forearm; ``ears`` right ear -> left ear, aligned by the neck. Frames
+        with a NaN hold NaN (the caller falls back there). Empty without landmarks.
+    """
+    if lm is None:
+        return {}
+    g = {k: lm[:, v] for k, v in _BP.items()}
+    out = {}
+    for s, (hip, knee, ankle) in (("l", (4, 5, 6)), ("r", (1, 2, 3))):
+        shank_bp = g[s + "_ankle"] - g[s + "_knee"]
+        shank = p[:, ankle] - p[:, knee]
+        v = np.stack([g[s + "_foot"] - g[s + "_heel"], g[s + "_ankle"] - g[s + "_heel"]], 1)
+        out[s + "_toe"], out[s + "_sole_up"] = np.moveaxis(_align(v, shank_bp, shank), 1, 0)
+    for s, (elbow, wrist) in (("l", (12, 13)), ("r", (15, 16))):
+        fore_bp = g[s + "_wrist"] - g[s + "_elbow"]
+        fore = p[:, wrist] - p[:, elbow]
+        knuckles = (g[s + "_index"] + g[s + "_pinky"]) / 2
+        v = np.stack([knuckles - g[s + "_wrist"], g[s + "_index"] - g[s + "_pinky"]], 1)
+        out[s + "_fingers"], out[s + "_across"] = np.moveaxis(_align(v, fore_bp, fore), 1, 0)
+    neck_bp = (g["l_ear"] + g["r_ear"]) / 2 - (g["l_shoulder"] + g["r_shoulder"]) / 2
+    out["ears"] = _align((g["l_ear"] - g["r_ear"])[:, None], neck_bp, p[:, 9] - p[:, 8])[:, 0]
+    return out
+
+
+def _valid(v: np.ndarray) -> np.ndarray:
+    return np.isfinite(v).all(-1) & (np.linalg.norm(np.nan_to_num(v), axis=-1) > 1e-6)
+
+
+def foot_frames(p: np.ndarray, knee_axis: np.ndarray, contact: np.ndarray, ankle: int,
+                toe: np.ndarray | None = None, sole_up: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3, 3) global rotation of a foot (rest: toes +Z, sole down).
+
+    Without landmarks the foot points along the knee's plane (forward of the knee axis) and
+    keeps the shank's rest angle (ankle neutral); with them it follows heel -> toe. Either way
+    it is laid flat on the floor in proportion to ``contact`` (N,) in [0, 1], so a planted foot
+    neither tilts nor dips its toes below the floor.
+    """
+    shank_up = _unit(p[:, ankle - 1] - p[:, ankle])
+    fwd = np.cross(knee_axis, shank_up)
+    up = shank_up
+    if toe is not None:
+        ok = (_valid(toe) & _valid(sole_up))[:, None]
+        fwd = np.where(ok, np.nan_to_num(toe), fwd)
+        up = np.where(ok, np.nan_to_num(sole_up), up)
+    w = np.clip(contact, 0, 1)[:, None]
+    flat_fwd = fwd - fwd[:, 1:2] * Y
+    fwd = (1 - w) * _unit(fwd) + w * _unit(flat_fwd)
+    up = (1 - w) * _unit(up) + w * Y
+    return _frame(fwd, up, (2, 1))
+
+
+def global_rotations(p: np.ndarray, contact: np.ndarray | None = None,
+                     ext: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """World joints -> per-frame global rotation of every BVH joint.
 
     Args:
-        p: (N, 17, 3) world metres, rigid skeleton with pelvis = mid-hips
-           (:func:`posecli.trajectory.symmetric_hips`).
+        p: (N, 17, 3) world metres, rigid skeleton with the pelvis at mid-hips and the hip line
+           square to the lower spine (:func:`posecli.trajectory.square_hips`).
+        contact: (N, 2) foot contact weights in [0, 1] (right, left), or None.
+        ext: :func:`extremities` (feet, hands, face from BlazePose's world landmarks), or None.
     Returns:
         (N, len(JOINTS), 3, 3) rotations from the rest pose (columns: rotated rest axes).
     """
     n = len(p)
+    ext = ext or {}
+    contact = np.zeros((n, 2)) if contact is None else np.asarray(contact, float)
     hips = p[:, 4] - p[:, 1]            # right hip -> left hip: rest +X
     shoulders = p[:, 11] - p[:, 14]     # rest +X
     trunk_up = p[:, 9] - p[:, 8]        # thorax -> skull base: rest +Y
@@ -163,32 +292,42 @@ def global_rotations(p: np.ndarray) -> np.ndarray:
                              np.cross(_unit(p[:, 12] - p[:, 11]), forward), False),
              14: hinge_axes(p[:, 15] - p[:, 14], p[:, 16] - p[:, 15],
                             np.cross(_unit(p[:, 15] - p[:, 14]), forward), False)}
+    ears = ext.get("ears")
+    face = shoulders if ears is None else np.where(_valid(ears)[:, None], np.nan_to_num(ears), shoulders)
     g = np.zeros((n, len(JOINTS), 3, 3))
+    frames = {
+        "Hips": lambda: _frame(p[:, 7] - p[:, 0], hips, (1, 0)),
+        # the trunk's twist spread from the hip line to the shoulder line up the spine
+        "Spine": lambda: _frame(p[:, 7] - p[:, 0], _blend(hips, shoulders, 1 / 3), (1, 0)),
+        "Spine1": lambda: _frame(p[:, 8] - p[:, 7], _blend(hips, shoulders, 2 / 3), (1, 0)),
+        "Spine2": lambda: _frame(p[:, 8] - p[:, 7], shoulders, (1, 0)),
+        "Neck": lambda: _frame(trunk_up, shoulders, (1, 0)),
+        "Head": lambda: _frame(p[:, 10] - p[:, 9], face, (1, 0)),
+        "LeftShoulder": lambda: _frame(p[:, 11] - p[:, 8], trunk_up, (0, 1)),   # rest +X
+        "RightShoulder": lambda: _frame(-(p[:, 14] - p[:, 8]), trunk_up, (0, 1)),  # rest -X
+    }
     for i, j in enumerate(JOINTS):
         h = j.h36m
-        if j.name == "Hips":
-            g[:, i] = _frame(hips, p[:, 7] - p[:, 0], (0, 1))
-        elif j.name == "Spine":
-            g[:, i] = _frame(p[:, 7] - p[:, 0], hips, (1, 0))
-        elif j.name == "Spine1":
-            g[:, i] = _frame(p[:, 8] - p[:, 7], shoulders, (1, 0))
-        elif j.name == "Spine2":
-            g[:, i] = _frame(shoulders, trunk_up, (0, 1))
-        elif j.name == "LeftShoulder":  # clavicle thorax -> left shoulder: rest +X
-            g[:, i] = _frame(p[:, 11] - p[:, 8], trunk_up, (0, 1))
-        elif j.name == "RightShoulder":  # rest -X
-            g[:, i] = _frame(-(p[:, 14] - p[:, 8]), trunk_up, (0, 1))
-        elif j.name == "Neck":
-            g[:, i] = _frame(trunk_up, shoulders, (1, 0))
-        elif j.name == "Head":
-            g[:, i] = _frame(p[:, 10] - p[:, 9], shoulders, (1, 0))
+        if j.name in frames:
+            g[:, i] = frames[j.name]()
         elif h in (1, 2, 4, 5):  # thighs and shins: swing -Y, twist from the knee's axis
             g[:, i] = _frame(-(p[:, h + 1] - p[:, h]), knee[1 if h in (1, 2) else 4], (1, 0))
         elif h in (11, 12):  # left arm: bone +X, elbow axis +Y
             g[:, i] = _frame(p[:, h + 1] - p[:, h], elbow[11], (0, 1))
         elif h in (14, 15):  # right arm: bone -X, elbow axis +Y
             g[:, i] = _frame(-(p[:, h + 1] - p[:, h]), elbow[14], (0, 1))
-        else:  # leaves (feet, hands, head top): no child bone, no rotation of their own
+        elif h in (3, 6):  # feet
+            s, c = ("r", 0) if h == 3 else ("l", 1)
+            g[:, i] = foot_frames(p, knee[h - 2], contact[:, c], h, ext.get(s + "_toe"),
+                                  ext.get(s + "_sole_up"))
+        elif h in (13, 16) and (("l" if h == 13 else "r") + "_fingers") in ext:
+            s = "l" if h == 13 else "r"
+            fingers, across = ext[s + "_fingers"], ext[s + "_across"]
+            ok = (_valid(fingers) & _valid(across))[:, None]
+            sign = 1.0 if s == "l" else -1.0  # the right hand's rest X points along -fingers
+            hand = _frame(sign * np.nan_to_num(fingers), np.nan_to_num(across), (0, 2))
+            g[:, i] = np.where(ok[..., None], hand, g[:, j.parent])
+        else:  # toes, head top, hands without landmarks: no rotation of their own
             g[:, i] = g[:, j.parent]
     return g
 
@@ -285,8 +424,8 @@ def forward_kinematics(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray
     """BVH forward kinematics.
 
     Args:
-        root: (N, 3) root positions; angles: (N, J, 3) radians per BVH joint, in its order;
-        offsets: (J, 3) rest offsets.
+        root: (N, 3) root positions (absolute: the root's OFFSET is replaced by them);
+        angles: (N, J, 3) radians per BVH joint, in its order; offsets: (J, 3) rest offsets.
     Returns:
         (N, J, 3) joint positions (same units as root / offsets).
     """
@@ -304,12 +443,12 @@ def forward_kinematics(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray
 
 
 def curve_jumps(angles: np.ndarray, offsets: np.ndarray, orders: list[str] | None = None,
-                limit_deg: float = 40.0) -> dict:
+                ends: np.ndarray | None = None, limit_deg: float = 40.0) -> dict:
     """How an animator's graph editor sees the rotation curves: jumps between frames.
 
     Args:
         angles: (N, J, 3) radians as written; offsets: (J, 3); orders: each joint's channel
-            order (default this writer's).
+            order (default this writer's); ends: (J, 3) End Site offsets (zero where none).
         limit_deg: a channel step above this is a jump.
     Returns:
         ``channel_jumps``: channel steps above the limit; ``spurious``: those where the joint's
@@ -325,9 +464,12 @@ def curve_jumps(angles: np.ndarray, offsets: np.ndarray, orders: list[str] | Non
     turn = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1) / 2, -1, 1)))
     kids = {i: [c for c, k in enumerate(JOINTS) if k.parent == i and np.linalg.norm(offsets[c]) > 1e-9]
             for i in range(len(JOINTS))}
+    kids[0] = [c for c in kids[0] if JOINTS[c].parent == 0]
     moved = np.zeros_like(turn)
-    for i, j in enumerate(JOINTS):
-        dirs = [offsets[c] for c in kids[i]] + ([np.asarray(j.end, float)] if j.end else [])
+    for i in range(len(JOINTS)):
+        dirs = [offsets[c] for c in kids[i]]
+        if ends is not None and np.linalg.norm(ends[i]) > 1e-9:
+            dirs.append(ends[i])
         for d in dirs:  # the bone in the parent's frame: local rotation @ rest direction
             v = _unit(loc[:, i] @ _unit(d))
             moved[:, i] = np.maximum(moved[:, i], np.degrees(np.arccos(np.clip(
@@ -344,7 +486,8 @@ def world_joints(result: LiftResult) -> np.ndarray:
 
     The result's estimated world placement when it has one; otherwise the root-relative camera
     pose turned to Y up (x, -y, -z). Made rigid (one length per bone) with the pelvis at
-    mid-hips if it is not already, since a BVH skeleton has fixed offsets.
+    mid-hips and the hip line square to the lower spine if it is not already, since a BVH
+    skeleton has fixed offsets.
     """
     from posecli import trajectory
 
@@ -353,23 +496,84 @@ def world_joints(result: LiftResult) -> np.ndarray:
     else:
         w = np.asarray(result.pose3d, float) * np.array([1.0, -1.0, -1.0])
     lengths = skeleton.symmetric_bone_lengths(w)
-    if np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6 or np.abs(
-            w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6:  # not rigid, or hips not symmetric
-        w = skeleton.fix_bone_lengths(trajectory.symmetric_hips(w), lengths)
+    if (np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6
+            or np.abs(w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6
+            or np.abs(trajectory.square_hips(w) - w).max() > 1e-6):
+        w = skeleton.fix_bone_lengths(trajectory.square_hips(trajectory.symmetric_hips(w)), lengths)
     return w
 
 
-def solve(world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians, offsets (J, 3))."""
+def landmarks_in_world(result: LiftResult) -> np.ndarray | None:
+    """(N, 33, 3) BlazePose world landmarks turned into the world frame (Y up), or None.
+
+    BlazePose's world axes are the camera's (x right, y down, z away), so the camera -> world
+    rotation of the trajectory applies; without a trajectory, (x, -y, -z) as for the joints.
+    """
+    lm = getattr(result, "landmarks_world", None)
+    if lm is None:
+        return None
+    lm = np.asarray(lm, float)
+    if lm.ndim != 3 or lm.shape[1:] != (33, 3) or len(lm) != result.num_frames:
+        return None
+    rot = (result.trajectory.rotation if result.trajectory is not None
+           else np.diag([1.0, -1.0, -1.0]))
+    return lm @ np.asarray(rot).T
+
+
+def contact_weights(contacts: np.ndarray, fps: float, blend_s: float = 0.1) -> np.ndarray:
+    """(N, 2) bool contacts -> (N, 2) weights in [0, 1] ramping over ``blend_s`` seconds either
+    side of each contact (so a foot settles flat and lifts off without a snap)."""
+    c = np.asarray(contacts, float)
+    k = max(1, int(round(blend_s * fps)))
+    ramp = np.concatenate([np.arange(1, k + 1), np.arange(k + 1, 0, -1)]) / (k + 1)
+    out = np.zeros_like(c)
+    for col in range(c.shape[1]):
+        out[:, col] = np.convolve(c[:, col], ramp / ramp.max(), mode="same")
+    return np.clip(np.maximum(out, c), 0, 1)
+
+
+def resample(times: np.ndarray, x: np.ndarray, new_times: np.ndarray) -> np.ndarray:
+    """Linear interpolation of (N, ...) samples at ``times`` (N,) onto ``new_times`` (M,)."""
+    flat = np.asarray(x, float).reshape(len(x), -1)
+    out = np.stack([np.interp(new_times, times, flat[:, c]) for c in range(flat.shape[1])], -1)
+    return out.reshape((len(new_times),) + np.shape(x)[1:])
+
+
+def motion(result: LiftResult, fps: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """What a BVH of ``result`` holds: (world joints (M, 17, 3), contact weights (M, 2),
+    world landmarks (M, 33, 3) or None, frame rate), resampled to ``fps`` when given
+    (uniform frames over the clip's time span; joints made rigid again)."""
+    world = world_joints(result)
+    contacts = (result.trajectory.contacts if result.trajectory is not None
+                else np.zeros((len(world), 2), bool))
+    weights = contact_weights(contacts, result.fps)
+    lm = landmarks_in_world(result)
+    if not fps or fps <= 0:
+        return world, weights, lm, float(result.fps)
+    t = result.frame_times()
+    grid = t[0] + np.arange(int(np.floor((t[-1] - t[0]) * fps + 1e-6)) + 1) / fps
+    world = resample(t, world, grid)
+    world = skeleton.fix_bone_lengths(world, skeleton.symmetric_bone_lengths(world))
+    if lm is not None:
+        lm = resample(t, lm, grid)  # NaN spreads to neighbours: those frames fall back
+    return world, resample(t, weights, grid), lm, float(fps)
+
+
+def solve(world: np.ndarray, contact: np.ndarray | None = None, landmarks: np.ndarray | None = None
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians, offsets (J, 3),
+    end sites (J, 3)). contact: (N, 2) weights; landmarks: (N, 33, 3) in the world frame."""
     lengths = skeleton.symmetric_bone_lengths(world)
-    angles = euler_angles(local_rotations(global_rotations(world)))
-    return world[:, 0].copy(), angles, rest_offsets(lengths)
+    g = global_rotations(world, contact, extremities(world, landmarks))
+    offsets, ends = rest_offsets(lengths)
+    return world[:, 0].copy(), euler_angles(local_rotations(g)), offsets, ends
 
 
-def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: float,
-            scale: float = 1.0) -> str:
-    """The BVH file. root (N, 3) and offsets in metres (times ``scale`` on output); angles
-    (N, J, 3) radians, each joint's in its channel order."""
+def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, ends: np.ndarray,
+            fps: float, scale: float = 1.0, names: str = "plain") -> str:
+    """The BVH file. root (N, 3), offsets and ends in metres (times ``scale`` on output);
+    angles (N, J, 3) radians, each joint's in its channel order; names: plain or mixamo."""
+    prefix = NAME_PREFIXES[names]
     lines = ["HIERARCHY"]
     children: dict[int, list[int]] = {}
     for i, j in enumerate(JOINTS):
@@ -378,7 +582,7 @@ def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: floa
     def emit(i: int, depth: int) -> None:
         j, ind = JOINTS[i], "  " * depth
         head = "ROOT" if j.parent < 0 else "JOINT"
-        lines.append(f"{ind}{head} {j.name}")
+        lines.append(f"{ind}{head} {prefix}{j.name}")
         lines.append(f"{ind}{{")
         o = offsets[i] * scale
         lines.append(f"{ind}  OFFSET {o[0]:.6f} {o[1]:.6f} {o[2]:.6f}")
@@ -387,8 +591,8 @@ def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: floa
                      else f"{ind}  CHANNELS 3 {rot}")
         for c in children.get(i, []):
             emit(c, depth + 1)
-        if j.end is not None:
-            e = np.asarray(j.end) * scale
+        if j.leaf:
+            e = ends[i] * scale
             lines.extend([f"{ind}  End Site", f"{ind}  {{",
                           f"{ind}    OFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}", f"{ind}  }}"])
         lines.append(f"{ind}}}")
@@ -402,10 +606,15 @@ def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, fps: floa
     return "\n".join(lines) + "\n"
 
 
-def write(result: LiftResult, path: str | Path, scale: float = 1.0) -> None:
-    """Write ``result`` as BVH, atomically. ``scale``: 1 = metres, 100 = centimetres."""
-    world = world_joints(result)
-    root, angles, offsets = solve(world)
-    text = to_text(root, angles, offsets, result.fps, scale)
+def write(result: LiftResult, path: str | Path, scale: float = 1.0, names: str = "plain",
+          fps: float | None = None) -> None:
+    """Write ``result`` as BVH, atomically. ``scale``: 1 = metres, 100 = centimetres;
+    ``names``: plain or mixamo (``mixamorig:`` prefix); ``fps``: resample to this rate
+    (default the clip's own)."""
+    if names not in NAME_PREFIXES:
+        from posecli.errors import UsageError
+        raise UsageError(f"unknown BVH names {names!r} ({', '.join(NAME_PREFIXES)})")
+    world, contact, lm, rate = motion(result, fps)
+    text = to_text(*solve(world, contact, lm), rate, scale, names)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
