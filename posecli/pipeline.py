@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from posecli import quality, skeleton, trajectory
+from posecli import footlock, quality, skeleton, trajectory
 from posecli.errors import NoPersonError, UsageError, VideoError
 from posecli.lifter import Lifter, load_lifter
 from posecli.result import LiftResult
@@ -153,7 +153,8 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                    valid: np.ndarray | None = None, lifter: Lifter | None = None,
                    source: str = "", progress: Progress | None = None,
                    rigid: bool = True, times: np.ndarray | None = None, plausible: bool = True,
-                   root_motion: bool = True, focal: float | None = None) -> LiftResult:
+                   root_motion: bool = True, focal: float | None = None,
+                   foot_lock: bool = True) -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
@@ -170,6 +171,8 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
             anthropometric ranges and put pelvis and thorax midway between hips and shoulders
             (:mod:`posecli.trajectory`).
         root_motion, focal: the world placement (:func:`posecli.trajectory.estimate`).
+        foot_lock: pin feet in contact to the floor (:mod:`posecli.footlock`); the 3D joints
+            follow the locked legs.
     """
     from posecli import timing
 
@@ -217,6 +220,8 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     # the world placement assumes uniform frames: it gets the clip's (median) rate
     traj = trajectory.estimate(pose3d, xy, conf, flags, width, height, rate, focal=focal,
                                root_motion=root_motion)
+    if foot_lock:
+        traj, pose3d = footlock.apply(traj, rate)
     if progress:
         progress("lift", len(xy), len(xy))
     result = LiftResult(source=str(source), kind="keypoints", fps=float(rate), width=int(width),

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posecli import skeleton
+from posecli import footlock, skeleton
 from posecli.files import atomic_path
 from posecli.result import LiftResult
 
@@ -244,13 +244,16 @@ def _valid(v: np.ndarray) -> np.ndarray:
 
 
 def foot_frames(p: np.ndarray, knee_axis: np.ndarray, contact: np.ndarray, ankle: int,
-                toe: np.ndarray | None = None, sole_up: np.ndarray | None = None) -> np.ndarray:
+                toe: np.ndarray | None = None, sole_up: np.ndarray | None = None,
+                tip: np.ndarray | None = None) -> np.ndarray:
     """(N, 3, 3) global rotation of a foot (rest: toes +Z, sole down).
 
     Without landmarks the foot points along the knee's plane (forward of the knee axis) and
     keeps the shank's rest angle (ankle neutral); with them it follows heel -> toe. Either way
     it is laid flat on the floor in proportion to ``contact`` (N,) in [0, 1], so a planted foot
-    neither tilts nor dips its toes below the floor.
+    neither tilts nor dips its toes below the floor; elsewhere, if the toe tip (``tip``: (3,)
+    ankle -> toe tip in the rest pose, metres) would go below the floor, the foot is pitched up
+    about its own lateral axis until it touches it (the heel lifts, as at toe-off).
     """
     shank_up = _unit(p[:, ankle - 1] - p[:, ankle])
     fwd = np.cross(knee_axis, shank_up)
@@ -263,11 +266,31 @@ def foot_frames(p: np.ndarray, knee_axis: np.ndarray, contact: np.ndarray, ankle
     flat_fwd = fwd - fwd[:, 1:2] * Y
     fwd = (1 - w) * _unit(fwd) + w * _unit(flat_fwd)
     up = (1 - w) * _unit(up) + w * Y
-    return _frame(fwd, up, (2, 1))
+    g = _frame(fwd, up, (2, 1))
+    if tip is not None:
+        g = _keep_toes_up(g, p[:, ankle, 1], np.asarray(tip, float))
+    return g
+
+
+def _keep_toes_up(g: np.ndarray, ankle_y: np.ndarray, tip: np.ndarray) -> np.ndarray:
+    """Pitch feet (N, 3, 3) toes-up about their lateral axis, by the least angle that keeps
+    ``ankle_y + (g @ tip)_y >= 0`` (bisection, within 90 degrees)."""
+    def height(theta):
+        return ankle_y + (g @ axis_rotation(0, -theta) @ tip)[:, 1]
+    low = height(np.zeros(len(g))) < 0
+    if not low.any():
+        return g
+    lo, hi = np.zeros(len(g)), np.full(len(g), np.pi / 2)
+    for _ in range(24):
+        mid = (lo + hi) / 2
+        ok = height(mid) >= 0
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+    return np.where(low[:, None, None], g @ axis_rotation(0, -hi), g)
 
 
 def global_rotations(p: np.ndarray, contact: np.ndarray | None = None,
-                     ext: dict[str, np.ndarray] | None = None) -> np.ndarray:
+                     ext: dict[str, np.ndarray] | None = None,
+                     toe_tip: np.ndarray | None = None) -> np.ndarray:
     """World joints -> per-frame global rotation of every BVH joint.
 
     Args:
@@ -275,6 +298,7 @@ def global_rotations(p: np.ndarray, contact: np.ndarray | None = None,
            square to the lower spine (:func:`posecli.trajectory.square_hips`).
         contact: (N, 2) foot contact weights in [0, 1] (right, left), or None.
         ext: :func:`extremities` (feet, hands, face from BlazePose's world landmarks), or None.
+        toe_tip: (3,) ankle -> toe tip in the rest pose (metres): keeps the toes above the floor.
     Returns:
         (N, len(JOINTS), 3, 3) rotations from the rest pose (columns: rotated rest axes).
     """
@@ -319,7 +343,7 @@ def global_rotations(p: np.ndarray, contact: np.ndarray | None = None,
         elif h in (3, 6):  # feet
             s, c = ("r", 0) if h == 3 else ("l", 1)
             g[:, i] = foot_frames(p, knee[h - 2], contact[:, c], h, ext.get(s + "_toe"),
-                                  ext.get(s + "_sole_up"))
+                                  ext.get(s + "_sole_up"), toe_tip)
         elif h in (13, 16) and (("l" if h == 13 else "r") + "_fingers") in ext:
             s = "l" if h == 13 else "r"
             fingers, across = ext[s + "_fingers"], ext[s + "_across"]
@@ -520,18 +544,6 @@ def landmarks_in_world(result: LiftResult) -> np.ndarray | None:
     return lm @ np.asarray(rot).T
 
 
-def contact_weights(contacts: np.ndarray, fps: float, blend_s: float = 0.1) -> np.ndarray:
-    """(N, 2) bool contacts -> (N, 2) weights in [0, 1] ramping over ``blend_s`` seconds either
-    side of each contact (so a foot settles flat and lifts off without a snap)."""
-    c = np.asarray(contacts, float)
-    k = max(1, int(round(blend_s * fps)))
-    ramp = np.concatenate([np.arange(1, k + 1), np.arange(k + 1, 0, -1)]) / (k + 1)
-    out = np.zeros_like(c)
-    for col in range(c.shape[1]):
-        out[:, col] = np.convolve(c[:, col], ramp / ramp.max(), mode="same")
-    return np.clip(np.maximum(out, c), 0, 1)
-
-
 def resample(times: np.ndarray, x: np.ndarray, new_times: np.ndarray) -> np.ndarray:
     """Linear interpolation of (N, ...) samples at ``times`` (N,) onto ``new_times`` (M,)."""
     flat = np.asarray(x, float).reshape(len(x), -1)
@@ -546,7 +558,7 @@ def motion(result: LiftResult, fps: float | None = None) -> tuple[np.ndarray, np
     world = world_joints(result)
     contacts = (result.trajectory.contacts if result.trajectory is not None
                 else np.zeros((len(world), 2), bool))
-    weights = contact_weights(contacts, result.fps)
+    weights = footlock.contact_weights(contacts, result.fps)
     lm = landmarks_in_world(result)
     if not fps or fps <= 0:
         return world, weights, lm, float(result.fps)
@@ -564,8 +576,9 @@ def solve(world: np.ndarray, contact: np.ndarray | None = None, landmarks: np.nd
     """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians, offsets (J, 3),
     end sites (J, 3)). contact: (N, 2) weights; landmarks: (N, 33, 3) in the world frame."""
     lengths = skeleton.symmetric_bone_lengths(world)
-    g = global_rotations(world, contact, extremities(world, landmarks))
     offsets, ends = rest_offsets(lengths)
+    toe = INDEX["LeftToeBase"]
+    g = global_rotations(world, contact, extremities(world, landmarks), offsets[toe] + ends[toe])
     return world[:, 0].copy(), euler_angles(local_rotations(g)), offsets, ends
 
 

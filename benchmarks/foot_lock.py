@@ -1,0 +1,129 @@
+"""Foot locking and contacts against the truth of rendered clips, before and after.
+
+    python benchmarks/foot_lock.py [CLIPS_DIR_OR_MP4 ...] [--cache DIR] [--json out.json]
+
+Per clip (``<clip>.mp4`` + ``<clip>.truth.npz`` from ``tools/render_clips.py``), the 2D track is
+detected once (kept in ``--cache``) and lifted twice, with ``foot_lock`` off and on:
+- P1: root-relative MPJPE (mm) of the 17 joints;
+- slide: mean horizontal ankle movement (mm/frame) of the estimate over the frames where the
+  truth has that foot planted in this frame and the next (truth contact: ankle under 0.15 m and
+  slower than 0.5 m/s in the true world, no smoothing); ``slide_truth`` the truth's own;
+- penetration: mean depth (mm) of the BVH's lowest foot point (ankle, ball, toe tip) below the
+  floor, over all frames, and the share of frames where it is below by more than 10 mm;
+- contacts: precision / recall of the estimated per-foot contact flags against the truth's;
+- jumps: BVH rotation-channel steps over 40 degrees between frames, and those that are the same
+  pose written another way (:func:`posecli.export.bvh.curve_jumps`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def detect_cached(video: Path, cache: Path):
+    from posecli import pipeline
+
+    f = cache / (video.stem + ".det.npz")
+    if f.exists():
+        d = np.load(f, allow_pickle=True)
+        return d["xy"], d["conf"], d["found"], int(d["w"]), int(d["h"]), float(d["fps"]), d["times"]
+    info, lm, lm_conf, found, det = pipeline.detect_video(video)
+    xy, conf = pipeline.to_h36m(np.nan_to_num(lm), lm_conf, det["layout"])
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(f, xy=xy, conf=conf, found=found, w=info.width, h=info.height, fps=info.fps,
+             times=info.report.times)
+    return xy, conf, found, info.width, info.height, info.fps, info.report.times
+
+
+def measure(res, gt: np.ndarray, world_true: np.ndarray, fps: float) -> dict:
+    from posecli import trajectory
+    from posecli.export import bvh
+    from posecli.training.metrics import mpjpe
+
+    n = min(len(res.pose3d), len(gt))
+    t = res.trajectory
+    c_true = trajectory.foot_contacts(world_true[:n], fps, height=0.15, speed=0.5, smooth_s=0)
+    c_est = t.contacts[:n]
+    planted = c_true[1:] & c_true[:-1]
+    step = np.linalg.norm(np.diff(t.world[:n][:, [3, 6]][..., [0, 2]], axis=0), axis=-1)
+    step_true = np.linalg.norm(np.diff(world_true[:n][:, [3, 6]][..., [0, 2]], axis=0), axis=-1)
+    world, weights, lm, rate = bvh.motion(res)
+    root, angles, offsets, ends = bvh.solve(world, weights, lm)
+    pos = bvh.forward_kinematics(root, angles, offsets)
+    loc = bvh.local_from_angles(angles)
+    g = np.zeros_like(loc)
+    for i, j in enumerate(bvh.JOINTS):
+        g[:, i] = loc[:, i] if j.parent < 0 else g[:, j.parent] @ loc[:, i]
+    feet = [pos[:, bvh.INDEX[s + n]] for s in ("Left", "Right") for n in ("Foot", "ToeBase")]
+    feet += [pos[:, bvh.INDEX[s + "ToeBase"]] + g[:, bvh.INDEX[s + "ToeBase"]] @ ends[bvh.INDEX[s + "ToeBase"]]
+             for s in ("Left", "Right")]
+    # the ankle joint centre sits ANKLE_HEIGHT above the sole: compare it at that height
+    lows = [f[:, 1] - (trajectory.ANKLE_HEIGHT if k in (0, 2) else 0.0) for k, f in enumerate(feet)]
+    low = np.min(lows, axis=0)
+    tp = (c_true & c_est).sum()
+    return {"p1_mm": mpjpe(res.pose3d[:n], gt[:n]) * 1000,
+            "slide_mm": float(step[planted].mean() * 1000) if planted.any() else float("nan"),
+            "slide_truth_mm": float(step_true[planted].mean() * 1000) if planted.any() else float("nan"),
+            "penetration_mm": float(np.maximum(-low, 0).mean() * 1000),
+            "below_10mm_share": float((low < -0.01).mean()),
+            "contact_precision": float(tp / max(c_est.sum(), 1)),
+            "contact_recall": float(tp / max(c_true.sum(), 1)),
+            **{f"jumps_{k}": v for k, v in bvh.curve_jumps(angles, offsets, ends=ends).items()}}
+
+
+def evaluate(video: Path, lifter, cache: Path) -> dict:
+    from e2e_accuracy import load_truth
+    from posecli import pipeline
+
+    tr = load_truth(video)
+    xy, conf, found, w, h, fps, times = detect_cached(video, cache)
+    cam = tr["joints3d_cam"]
+    gt = cam - cam[:, :1]
+    n = min(len(xy), len(cam))
+    R, tt = tr["cam_R"][:n], tr["cam_t"][:n]
+    world_true = np.einsum("nji,nkj->nki", R, cam[:n] - tt[:, None])
+    row = {"clip": video.stem, "frames": int(n)}
+    for lock in (False, True):
+        res = pipeline.lift_keypoints(xy, conf, w, h, fps, valid=found, lifter=lifter, times=times,
+                                      source=str(video), foot_lock=lock)
+        tag = "after" if lock else "before"
+        row.update({f"{k}_{tag}": v for k, v in measure(res, gt, world_true, float(tr["fps"])).items()})
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("clips", nargs="*")
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/posecli_footlock_cache"))
+    ap.add_argument("--json", type=Path, default=None)
+    a = ap.parse_args(argv)
+    from e2e_accuracy import find_clips
+    from posecli.lifter import load_lifter
+
+    lifter = load_lifter(a.weights)
+    rows = [evaluate(v, lifter, a.cache) for v in find_clips(a.clips)]
+    keys = [k[:-6] for k in rows[0] if k.endswith("_after")] if rows else []
+    for r in rows:
+        print(r["clip"], r["frames"])
+        for k in keys:
+            print(f"  {k:22s} {r[k + '_before']:9.3f} -> {r[k + '_after']:9.3f}")
+    if len(rows) > 1:
+        print("mean")
+        for k in keys:
+            print(f"  {k:22s} {np.nanmean([r[k + '_before'] for r in rows]):9.3f} -> "
+                  f"{np.nanmean([r[k + '_after'] for r in rows]):9.3f}")
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
