@@ -269,20 +269,43 @@ def world_rotation(up: np.ndarray) -> np.ndarray:
     return np.stack([x, y, z])
 
 
+# With the 2D track: a foot that is the stiller of the two both in the world and in the image
+# is planted up to this height (m; the lifted ankle can sit high while the root path and the
+# stride disagree), and a foot moving in the image faster than STILL_2D_RATIO times the other
+# (plus STILL_2D_SLACK body heights per second) is not planted. Chosen on the rendered example
+# (contacts recall 0.80 -> 0.89, precision 0.59 -> 0.56 against the strict truth rule).
+STILLER_HEIGHT = 0.26
+STILL_2D_RATIO, STILL_2D_SLACK = 1.3, 0.1
+
+
 def foot_contacts(world: np.ndarray, fps: float, height: float = ANKLE_HEIGHT + CONTACT_HEIGHT,
-                  speed: float = CONTACT_SPEED, smooth_s: float = CONTACT_SMOOTH_S) -> np.ndarray:
+                  speed: float = CONTACT_SPEED, smooth_s: float = CONTACT_SMOOTH_S,
+                  keypoints: np.ndarray | None = None) -> np.ndarray:
     """Per-frame foot contact flags: the ankle near the floor and nearly still.
 
     Args:
         world: (N, 17, 3) world metres (Y up, floor at 0); fps: frames per second.
         height: max ankle height (m); speed: max ankle speed (m/s, central differences);
         smooth_s: Gaussian sigma (s) applied to the ankle track first.
+        keypoints: (N, 17, 2) the 2D track (px), or None for the 3D rule alone. With it, the
+            image decides which foot is the planted one where the world path is unsure:
+            see :data:`STILLER_HEIGHT` and :data:`STILL_2D_RATIO`.
     Returns:
         (N, 2) bool, columns (right, left).
     """
     ank = smooth(world[:, [3, 6]], smooth_s * fps)
     vel = np.gradient(ank, axis=0) * fps if len(ank) > 1 else np.zeros_like(ank)
-    return (ank[..., 1] <= height) & (np.linalg.norm(vel, axis=-1) <= speed)
+    rule = (ank[..., 1] <= height) & (np.linalg.norm(vel, axis=-1) <= speed)
+    if keypoints is None or len(ank) < 2:
+        return rule
+    kp = np.asarray(keypoints, float)
+    body = max(float(np.median(np.linalg.norm(kp[:, 10] - (kp[:, 3] + kp[:, 6]) / 2, axis=-1))), 1.0)
+    s2 = np.linalg.norm(np.gradient(smooth(kp[:, [3, 6]], smooth_s * fps), axis=0), axis=-1) * fps / body
+    s3 = np.linalg.norm(vel[..., [0, 2]], axis=-1)
+    other = lambda a: a[:, ::-1]  # noqa: E731 (the other foot's value)
+    not_faster = s2 <= STILL_2D_RATIO * other(s2) + STILL_2D_SLACK
+    stiller = (s3 <= other(s3)) & (s2 <= other(s2)) & (ank[..., 1] <= STILLER_HEIGHT)
+    return (rule & not_faster) | stiller
 
 
 @dataclass
@@ -365,5 +388,5 @@ def estimate(pose3d: np.ndarray, keypoints: np.ndarray, conf: np.ndarray, flags:
         pelvis = (t - origin) @ rot.T
         fixed = np.array([0.0, float(np.median(pelvis[seen, 1])), 0.0])
         world = pose @ rot.T + fixed
-    return Trajectory(world=world, contacts=foot_contacts(world, fps), rotation=rot,
+    return Trajectory(world=world, contacts=foot_contacts(world, fps, keypoints=keypoints), rotation=rot,
                       origin=origin, pelvis_camera=t, focal=focal, root_motion=root_motion)
