@@ -4,32 +4,25 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from posecli.errors import NoPersonError, OutputError, PosecliError
+from posecli.cli_common import CliError, ReadableCommand, check_writable, err, fail, out
+from posecli.errors import NoPersonError, PosecliError
+from posecli.options import LiftOptions, check_output, writer_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn an ordinary video of a person into 3D human motion.")
-err = Console(stderr=True)
-out = Console()
 
-
-class CliError(PosecliError):
-    """An expected failure found by the CLI itself: printed as one line, exit status 1."""
-
-
-def _fail(msg: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
+# --help panels of `posecli lift`
+INPUT, DETECTION, LIFTING, OUTPUT, BATCHES = ("Input", "Detection", "Lifting", "Output",
+                                              "Batches and cluster")
+FLAG = ""  # metavar of on/off flags: no "<bool>" after them in --help
 
 
 @contextmanager
@@ -71,15 +64,6 @@ def flat_memory() -> None:
         pass
 
 
-def _check_writable(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as e:
-        raise OutputError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
-
-
 def _formats(items: list[str]) -> list[str]:
     """Repeatable / comma-separated --format values, checked against the writers."""
     from posecli.export import WRITERS
@@ -87,49 +71,26 @@ def _formats(items: list[str]) -> list[str]:
     unknown = [f for f in formats if f not in WRITERS]
     if unknown:
         raise CliError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
+    if not formats:
+        raise CliError("--format is empty; choose at least one output format")
     return formats
 
 
-def _person(value: str) -> str | int:
-    """--person: "auto", "all" or a track id (a positive integer)."""
-    v = value.strip().lower()
-    if v in ("auto", "all"):
-        return v
-    if v.isdigit() and int(v) > 0:
-        return int(v)
-    raise CliError(f"--person {value!r}: use auto, all or a track id (see `posecli tracks`)")
-
-
 def _pose_model(detector: str, onnx: Path | None, checkpoint: Path | None) -> Path | None:
-    """The HRNet model file from --pose-model / --pose-checkpoint (default: the MMPose model-zoo
-    checkpoint, downloaded once into the user cache); None for BlazePose. Checked before any
-    work: a missing file or an impossible download is one line."""
-    from posecli.detect2d import available_detectors
+    """The detector's model file from --pose-model / --pose-checkpoint, or its default (perhaps
+    downloaded once); None for a detector that takes none. Checked before any work: a missing
+    file or an impossible download is one line."""
+    from posecli.detect2d.table import detector_entry
 
-    if detector not in available_detectors():
-        raise CliError(f"unknown detector {detector!r}; available: {', '.join(available_detectors())}")
-    if onnx is not None and checkpoint is not None:
-        raise CliError("give --pose-model (ONNX) or --pose-checkpoint (MMPose .pth), not both")
-    given = onnx or checkpoint
-    if detector != "hrnet":
-        if given is not None:
-            raise CliError(f"--pose-model and --pose-checkpoint are for --detector hrnet, not {detector}")
-        return None
-    if onnx is not None and onnx.suffix.lower() != ".onnx":
-        raise CliError(f"--pose-model {onnx}: expected an .onnx file (an MMPose .pth goes to --pose-checkpoint)")
-    if checkpoint is not None and checkpoint.suffix.lower() == ".onnx":
-        raise CliError(f"--pose-checkpoint {checkpoint}: an ONNX file goes to --pose-model")
-    if given is not None:
-        if not given.is_file():
-            raise CliError(f"{given}: pose model file not found")
-        return given.resolve()
-    from posecli.detect2d.hrnet import default_checkpoint
-    return default_checkpoint()
+    try:
+        return detector_entry(detector).resolve_model(onnx, checkpoint)
+    except ValueError as e:
+        raise CliError(str(e)) from None
 
 
-POSE_MODEL_HELP = "--detector hrnet: an HRNet-w32 COCO 256x192 ONNX file (onnxruntime)."
-POSE_CHECKPOINT_HELP = ("--detector hrnet: an MMPose HRNet-w32 COCO 256x192 checkpoint (.pth, run "
-                        "with torch). Default: the MMPose model zoo's, downloaded once.")
+POSE_MODEL_HELP = "The detector's ONNX model, where it takes one (hrnet: HRNet-w32 COCO 256x192)."
+POSE_CHECKPOINT_HELP = ("The detector's torch checkpoint, where it takes one (hrnet: MMPose HRNet-w32 "
+                        "COCO 256x192 .pth; default: the model zoo's, downloaded once).")
 
 
 def _threads(threads: int | None, jobs: int, engine: str) -> int:
@@ -142,49 +103,80 @@ def _threads(threads: int | None, jobs: int, engine: str) -> int:
     return max(1, min(4, cores // max(1, jobs)))
 
 
-@app.command()
+@app.command(cls=ReadableCommand, no_args_is_help=True)
 def lift(
-    inputs: List[str] = typer.Argument(..., help="Videos (mp4/mov/avi/mkv/webm), 2D keypoint JSON files, "
-                                                 "folders of them, or globs (quote them: 'clips/**/*.mp4')."),
-    out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Output folder (created if needed); "
-                                                               "outputs mirror the input tree."),
-    formats: List[str] = typer.Option(["json"], "--format", "-f",
-                                      help="Output format(s), repeatable or comma-separated."),
-    detector: str = typer.Option("blazepose-full", help="2D detector: blazepose-lite|full|heavy or hrnet "
-                                                        "(see `posecli info`)."),
-    pose_model: Optional[Path] = typer.Option(None, help=POSE_MODEL_HELP),
-    pose_checkpoint: Optional[Path] = typer.Option(None, help=POSE_CHECKPOINT_HELP),
-    weights: Optional[Path] = typer.Option(None, help="Lifter checkpoint (default: shipped weights/lifter.pt)."),
-    backend: str = typer.Option("torch", help="Lifter runtime: torch or onnx."),
-    flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test-time augmentation."),
-    rigid: bool = typer.Option(True, "--rigid/--no-rigid",
-                               help="One set of bone lengths for the whole clip (median, left = right)."),
-    stride: Optional[int] = typer.Option(None, help="Frames between window starts, 1..T (default: half a window, T // 2)."),
-    threads: Optional[int] = typer.Option(None, help="CPU threads per clip (default: the cores shared out "
-                                                     "over --jobs, at most 4; 1 per Ray task)."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Search folders' subfolders too."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo clips whose outputs are already complete."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Clips processed in parallel processes."),
-    engine: str = typer.Option("local", help="local (this machine) or ray (pip install 'posecli\\[ray]')."),
-    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address (default: $RAY_ADDRESS, "
-                                                         "else a local Ray instance)."),
-    summary: Optional[Path] = typer.Option(None, help="Write a machine-readable batch summary (JSON) here."),
-    log: Optional[Path] = typer.Option(None, help="Append one line per clip (and start / end) to this file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-    fail_truncated: bool = typer.Option(False, "--fail-truncated",
+    inputs: List[str] = typer.Argument(..., metavar="INPUTS", show_default=False,
+                                       help="Videos (mp4/mov/avi/mkv/webm), 2D keypoint JSON files, "
+                                            "folders of them, or globs (quote them: 'clips/**/*.mp4').",
+                                       rich_help_panel=INPUT),
+    recursive: bool = typer.Option(False, "--recursive", "-r", metavar=FLAG, rich_help_panel=INPUT,
+                                   help="Search folders' subfolders too."),
+    fail_truncated: bool = typer.Option(False, "--fail-truncated", metavar=FLAG, rich_help_panel=INPUT,
                                         help="Treat a video that ends before its container says "
                                              "(truncated file) as an error, not a warning."),
-    focal: Optional[float] = typer.Option(None, help="Camera focal length in pixels for the root "
-                                                     "trajectory (default: the longer image side)."),
-    root_motion: bool = typer.Option(True, "--root-motion/--no-root-motion",
-                                     help="Move the pelvis along the estimated path (or keep it in place)."),
-    plausible: bool = typer.Option(True, "--plausible-bones/--raw-bones",
+    detector: str = typer.Option(LiftOptions.detector, metavar="NAME", rich_help_panel=DETECTION,
+                                 help="2D detector: blazepose-lite|full|heavy or hrnet (see `posecli info`)."),
+    pose_model: Optional[Path] = typer.Option(None, metavar="FILE.onnx", rich_help_panel=DETECTION,
+                                              help=POSE_MODEL_HELP),
+    pose_checkpoint: Optional[Path] = typer.Option(None, metavar="FILE.pth", rich_help_panel=DETECTION,
+                                                   help=POSE_CHECKPOINT_HELP),
+    person: str = typer.Option(LiftOptions.person, metavar="auto|all|ID", rich_help_panel=DETECTION,
+                               help="Who to lift: auto (the person seen most, then largest and most "
+                                    "central), all (one file per person, <name>.person<id>.json), "
+                                    "or a track id."),
+    max_people: int = typer.Option(LiftOptions.max_people, metavar="N", rich_help_panel=DETECTION,
+                                   help="People followed at once (cost grows with it)."),
+    weights: Optional[Path] = typer.Option(None, metavar="FILE", rich_help_panel=LIFTING,
+                                           help="Lifter checkpoint (default: shipped weights/lifter.pt)."),
+    backend: str = typer.Option(LiftOptions.backend, metavar="torch|onnx", rich_help_panel=LIFTING,
+                                help="Lifter runtime."),
+    flip: bool = typer.Option(LiftOptions.flip, "--flip/--no-flip", metavar=FLAG, rich_help_panel=LIFTING,
+                              help="Flip test-time augmentation."),
+    stride: Optional[int] = typer.Option(None, metavar="N", rich_help_panel=LIFTING,
+                                         help="Frames between window starts, 1..T (default: half a window)."),
+    rigid: bool = typer.Option(LiftOptions.rigid, "--rigid/--no-rigid", metavar=FLAG, rich_help_panel=LIFTING,
+                               help="One set of bone lengths for the whole clip (median, left = right)."),
+    plausible: bool = typer.Option(LiftOptions.plausible, "--plausible-bones/--raw-bones", metavar=FLAG,
+                                   rich_help_panel=LIFTING,
                                    help="Clamp shin/thigh and forearm/upper-arm ratios to anthropometric ranges."),
-    bvh_scale: float = typer.Option(1.0, help="BVH lengths: 1 = metres, 100 = centimetres."),
-    person: str = typer.Option("auto", help="Who to lift: auto (the person seen most, then "
-                               "largest and most central), all (one file per person, "
-                               "<name>.person<id>.json), or a track id."),
-    max_people: int = typer.Option(5, min=1, help="People followed at once (cost grows with it)."),
+    root_motion: bool = typer.Option(LiftOptions.root_motion, "--root-motion/--no-root-motion", metavar=FLAG,
+                                     rich_help_panel=LIFTING,
+                                     help="Move the pelvis along the estimated path (or keep it in place)."),
+    focal: Optional[float] = typer.Option(None, metavar="PX", rich_help_panel=LIFTING,
+                                          help="Camera focal length in pixels for the root trajectory "
+                                               "(default: the longer image side)."),
+    foot_lock: bool = typer.Option(LiftOptions.foot_lock, "--foot-lock/--no-foot-lock", metavar=FLAG,
+                                   rich_help_panel=LIFTING,
+                                   help="Pin feet in contact to the floor (or keep the raw motion)."),
+    out_dir: Path = typer.Option(Path("."), "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT,
+                                 help="Output folder (created if needed); outputs mirror the input tree."),
+    formats: List[str] = typer.Option(list(LiftOptions.formats), "--format", "-f", metavar="NAMES",
+                                      rich_help_panel=OUTPUT,
+                                      help="Output format(s), repeatable or comma-separated."),
+    bvh_scale: float = typer.Option(LiftOptions.bvh_scale, metavar="S", rich_help_panel=OUTPUT,
+                                    help="BVH lengths: 1 = metres, 100 = centimetres."),
+    bvh_names: str = typer.Option(LiftOptions.bvh_names, metavar="plain|mixamo", rich_help_panel=OUTPUT,
+                                  help="BVH joint names: plain (Hips, Spine, ...) or mixamo (mixamorig:Hips, ...)."),
+    fps: Optional[float] = typer.Option(None, metavar="RATE", rich_help_panel=OUTPUT,
+                                        help="Resample the BVH to this frame rate (default: the video's own)."),
+    overwrite: bool = typer.Option(False, "--overwrite", metavar=FLAG, rich_help_panel=OUTPUT,
+                                   help="Redo clips whose outputs are already complete."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar=FLAG, rich_help_panel=OUTPUT,
+                               help="No progress bars."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, metavar="N", rich_help_panel=BATCHES,
+                             help="Clips processed in parallel processes."),
+    threads: Optional[int] = typer.Option(None, metavar="N", rich_help_panel=BATCHES,
+                                          help="CPU threads per clip (default: the cores shared out over "
+                                               "--jobs, at most 4; 1 per Ray task)."),
+    engine: str = typer.Option("local", metavar="local|ray", rich_help_panel=BATCHES,
+                               help="This machine, or a Ray cluster (pip install 'posecli\\[ray]')."),
+    ray_address: Optional[str] = typer.Option(None, metavar="ADDRESS", rich_help_panel=BATCHES,
+                                              help="Ray cluster address (default: $RAY_ADDRESS, else a "
+                                                   "local Ray instance)."),
+    summary: Optional[Path] = typer.Option(None, metavar="FILE", rich_help_panel=BATCHES,
+                                           help="Write a machine-readable batch summary (JSON) here."),
+    log: Optional[Path] = typer.Option(None, metavar="FILE", rich_help_panel=BATCHES,
+                                       help="Append one line per clip (and start / end) to this file."),
 ) -> None:
     """Lift videos (or 2D keypoint files) to 3D poses; write one file per format into --out.
 
@@ -199,47 +191,48 @@ def lift(
         # options first, before any work (--stride is checked against the window when loaded)
         if threads is not None and threads < 1:
             raise CliError(f"--threads must be at least 1, got {threads}")
-        who = _person(person)
-        pose_file = _pose_model(detector, pose_model, pose_checkpoint)
-        import torch
         if engine not in ("local", "ray"):
             raise CliError(f"unknown engine {engine!r} (local or ray)")
         if engine == "ray" and importlib.util.find_spec("ray") is None:
             raise CliError("--engine ray needs Ray: pip install 'posecli[ray]'")
-        fmts = _formats(formats)
-        if not fmts:
-            raise CliError("--format is empty; choose at least one output format")
+        options = LiftOptions(
+            detector=detector, pose_model=_pose_model(detector, pose_model, pose_checkpoint),
+            person=person, max_people=max_people,
+            weights=weights.resolve() if weights else None, backend=backend, flip=flip,
+            stride=stride, rigid=rigid, plausible=plausible, root_motion=root_motion, focal=focal,
+            allow_truncated=not fail_truncated, foot_lock=foot_lock, formats=tuple(_formats(formats)),
+            bvh_scale=bvh_scale, bvh_names=bvh_names, fps=fps, threads=_threads(threads, jobs, engine), overwrite=overwrite)
         clips = batch.discover(inputs, recursive=recursive, exclude=out_dir)
-        _check_writable(out_dir)
-        n_threads = _threads(threads, jobs, engine)
-        torch.set_num_threads(n_threads)
-        from posecli.lifter import load_lifter
-        lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=n_threads)
+        check_writable(out_dir)
+        # load the lifter here: bad weights or --stride fail before any clip; the stride recorded
+        # is the one used
+        models = batch.worker_models(options)
+        options = options.replace(stride=models.lifter.stride)
+        batch.worker_models(options, models.lifter)
     except PosecliError as e:
-        _fail(str(e))
-    settings = batch.Settings(formats=tuple(fmts), detector=detector,
-                              pose_model=str(pose_file) if pose_file else None,
-                              weights=str(weights.resolve()) if weights else None,
-                              weights_sha256=lifter.info["sha256"],
-                              backend=backend, flip=flip, stride=lifter.stride, rigid=rigid,
-                              threads=n_threads, overwrite=overwrite, focal=focal, root_motion=root_motion,
-                              plausible=plausible, bvh_scale=bvh_scale, person=who, max_people=max_people,
-                              allow_truncated=not fail_truncated)
+        fail(str(e))
     from posecli.cli_batch import run_batch
-    code = run_batch(clips, out_dir, settings, engine=engine, jobs=jobs, ray_address=ray_address,
-                     lifter=lifter, summary_path=summary, log_path=log, quiet=quiet, out=out, err=err)
+    code = run_batch(clips, out_dir, options, engine=engine, jobs=jobs, ray_address=ray_address,
+                     summary_path=summary, log_path=log, quiet=quiet, out=out, err=err)
     if code:
         raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=ReadableCommand)
 def export(
-    result: Path = typer.Argument(..., help="A posecli result JSON (from `posecli lift`)."),
-    formats: List[str] = typer.Option(["bvh"], "--format", "-f",
+    result: Path = typer.Argument(..., metavar="RESULT.json", help="A posecli result JSON (from `posecli lift`)."),
+    formats: List[str] = typer.Option(["bvh"], "--format", "-f", metavar="NAMES",
                                       help="Output format(s), repeatable or comma-separated."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: beside the JSON)."),
-    video: Optional[Path] = typer.Option(None, help="The source video's path, if it has moved (for mp4)."),
-    bvh_scale: float = typer.Option(1.0, help="BVH lengths: 1 = metres, 100 = centimetres."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR",
+                                           help="Output folder (default: beside the JSON)."),
+    video: Optional[Path] = typer.Option(None, metavar="FILE",
+                                         help="The source video's path, if it has moved (for mp4)."),
+    bvh_scale: float = typer.Option(LiftOptions.bvh_scale, metavar="S",
+                                    help="BVH lengths: 1 = metres, 100 = centimetres."),
+    bvh_names: str = typer.Option(LiftOptions.bvh_names, metavar="plain|mixamo",
+                                  help="BVH joint names: plain (Hips, Spine, ...) or mixamo (mixamorig:Hips, ...)."),
+    fps: Optional[float] = typer.Option(None, metavar="RATE",
+                                        help="Resample the BVH to this frame rate (default: the video's own)."),
 ) -> None:
     """Convert an existing result JSON to other formats (bvh, mp4) without lifting again."""
     from posecli.export import output_path, write_all
@@ -248,10 +241,11 @@ def export(
         formats = _formats(formats)
         res = read_result(result)
         dest = out_dir or result.parent
-        _check_writable(dest)
+        check_writable(dest)
         if "json" in formats and output_path(res, dest, "json").resolve() == result.resolve():
             formats.remove("json")  # never overwrite the input with itself
-        opts = {"bvh": {"scale": bvh_scale}}
+        check_output(bvh_scale, bvh_names, fps)
+        opts = writer_options(bvh_scale, bvh_names, fps)
         if video is not None:
             res.source = str(video)  # the moved video: read from there, outputs named after it
         if "mp4" in formats and video is None and res.kind == "video" and not Path(res.source).is_file():
@@ -260,19 +254,19 @@ def export(
         for p in write_all(res, dest, formats, opts):
             out.print(f"wrote {p}", highlight=False)
     except PosecliError as e:
-        _fail(str(e))
+        fail(str(e))
 
 
-@app.command()
+@app.command(cls=ReadableCommand)
 def tracks(
-    video: Path = typer.Argument(..., help="A video."),
-    out_dir: Path = typer.Option(Path("."), "--out", "-o", help="Folder for the thumbnails."),
-    detector: str = typer.Option("blazepose-full", help="2D detector (see `posecli info`)."),
-    pose_model: Optional[Path] = typer.Option(None, help=POSE_MODEL_HELP),
-    pose_checkpoint: Optional[Path] = typer.Option(None, help=POSE_CHECKPOINT_HELP),
-    max_people: int = typer.Option(5, min=1, help="People followed at once."),
-    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    video: Path = typer.Argument(..., metavar="VIDEO", help="A video."),
+    out_dir: Path = typer.Option(Path("."), "--out", "-o", metavar="DIR", help="Folder for the thumbnails."),
+    detector: str = typer.Option(LiftOptions.detector, metavar="NAME", help="2D detector (see `posecli info`)."),
+    pose_model: Optional[Path] = typer.Option(None, metavar="FILE.onnx", help=POSE_MODEL_HELP),
+    pose_checkpoint: Optional[Path] = typer.Option(None, metavar="FILE.pth", help=POSE_CHECKPOINT_HELP),
+    max_people: int = typer.Option(LiftOptions.max_people, metavar="N", help="People followed at once."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), metavar="N", help="CPU threads."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar=FLAG, help="No progress bars."),
 ) -> None:
     """List the people tracked in a video (for `lift --person N`), one thumbnail image each."""
     try:
@@ -281,11 +275,11 @@ def tracks(
         from posecli import pipeline
         from posecli.detect2d.tracks import best_frame, choose_person, thumbnail
         from posecli.video import iter_frames
-        pose_file = _pose_model(detector, pose_model, pose_checkpoint)
-        _check_writable(out_dir)
+        options = LiftOptions(detector=detector, pose_model=_pose_model(detector, pose_model, pose_checkpoint),
+                              max_people=max_people, threads=threads)
+        check_writable(out_dir)
         with _progress(quiet) as progress:
-            info, _, found, _ = pipeline.track_video(video, detector, threads, progress, max_people,
-                                                     pose_file)
+            info, _, found, _ = pipeline.track_video(video, options, progress)
         if not found:
             raise NoPersonError(f"{video}: no person was found")
         auto = choose_person(found, info.width, info.height).id
@@ -301,7 +295,7 @@ def tracks(
                     raise CliError(f"{p}: could not write the thumbnail")
                 thumbs[t.id] = p
     except PosecliError as e:
-        _fail(str(e))
+        fail(str(e))
     table = Table(title=f"{video.name}: {len(found)} people ({info.num_frames} frames)")
     for col in ("id", "first", "last", "frames", "height px", "thumbnail"):
         table.add_column(col)
@@ -313,7 +307,7 @@ def tracks(
     out.print(table)
 
 
-@app.command()
+@app.command(cls=ReadableCommand)
 def info() -> None:
     """Versions, available detectors, and the model files found with their checksums."""
     import importlib.metadata as md
@@ -347,14 +341,10 @@ def info() -> None:
             continue
         ok = sha256(where) == entry["sha256"]
         files.add_row(name, "[green]ok[/]" if ok else "[red]checksum mismatch[/]", entry["sha256"][:16], str(where.parent))
-    from posecli.detect2d.hrnet import CHECKPOINT_NAME, CHECKPOINT_SHA256_PREFIX
-    from posecli.download import digest_mismatch
-    from posecli.weights import user_cache
-    hr = user_cache() / CHECKPOINT_NAME
-    files.add_row(CHECKPOINT_NAME, ("[green]ok[/]" if digest_mismatch(sha256(hr), None, CHECKPOINT_SHA256_PREFIX) is None
-                                    else "[red]checksum mismatch[/]") if hr.is_file()
-                  else "[dim]not downloaded (--detector hrnet fetches it)[/]",
-                  CHECKPOINT_SHA256_PREFIX + "...", str(hr.parent) if hr.is_file() else "")
+    from posecli.detect2d.table import DETECTORS
+    for entry in DETECTORS.values():  # detector models that are not shipped files
+        if entry.model_row is not None:
+            files.add_row(*entry.model_row())
     out.print(files)
 
 

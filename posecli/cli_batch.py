@@ -18,7 +18,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from rich.table import Table
 
 from posecli import batch
-from posecli.batch import Clip, ClipReport, Settings
+from posecli.batch import Clip, ClipReport
+from posecli.options import LiftOptions
 
 MAX_TABLE_ROWS = 40  # longer batches show failures first, the rest is in --summary
 
@@ -87,26 +88,25 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
-def _engine(clips: list[Clip], out_dir: Path, settings: Settings, engine: str, jobs: int,
-            ray_address: str | None, lifter, progress) -> Iterator[ClipReport]:
+def _engine(clips: list[Clip], out_dir: Path, options: LiftOptions, engine: str, jobs: int,
+            ray_address: str | None, progress) -> Iterator[ClipReport]:
     if engine == "ray":
-        return batch.run_ray(clips, out_dir, settings, address=ray_address)
-    return batch.run_local(clips, out_dir, settings, jobs=jobs, progress=progress,
-                           lifter=lifter if jobs <= 1 else None)
+        return batch.run_ray(clips, out_dir, options, address=ray_address)
+    return batch.run_local(clips, out_dir, options, jobs=jobs, progress=progress)
 
 
-def run_batch(clips: list[Clip], out_dir: Path, settings: Settings, *, engine: str, jobs: int,
-              ray_address: str | None, lifter, summary_path: Path | None, log_path: Path | None,
+def run_batch(clips: list[Clip], out_dir: Path, options: LiftOptions, *, engine: str, jobs: int,
+              ray_address: str | None, summary_path: Path | None, log_path: Path | None,
               quiet: bool, out: Console, err: Console) -> int:
     """Run every clip through an engine, report, write the summary; returns the exit status."""
     log = Log(log_path)
     log(f"start: {len(clips)} clips -> {out_dir}, engine {engine}, jobs {jobs}, "
-        f"threads {settings.threads}, settings {settings.record()}")
+        f"threads {options.threads}, settings {options.record()}")
     reports: list[ClipReport] = []
     interrupted = False
     t0 = time.perf_counter()
     bars = None if quiet else BatchBars(err, len(clips))
-    stream = _engine(clips, out_dir, settings, engine, jobs, ray_address, lifter,
+    stream = _engine(clips, out_dir, options, engine, jobs, ray_address,
                      bars.clip_progress if bars else None)
     try:
         with _sigterm_as_interrupt(), (bars.bar if bars else _nothing()):
@@ -120,7 +120,7 @@ def run_batch(clips: list[Clip], out_dir: Path, settings: Settings, *, engine: s
     finally:
         stream.close()  # stops workers / cancels Ray tasks of unfinished clips
     code = batch.exit_status(reports, interrupted)
-    doc = batch.summary(reports, clips, settings, engine, jobs, interrupted, time.perf_counter() - t0)
+    doc = batch.summary(reports, clips, options, engine, jobs, interrupted, time.perf_counter() - t0)
     if summary_path is not None:
         batch.write_summary(summary_path, doc)
     log(f"end: {doc['counts']}, {doc['frames_processed']} frames in {doc['wall_seconds']} s, exit {code}")

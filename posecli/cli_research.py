@@ -10,14 +10,16 @@ from typing import Optional
 
 import typer
 
+from posecli.cli_common import ReadableCommand
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``train``, ``evaluate`` and ``export-onnx`` commands to ``app``."""
-    app.command("train", help="Train the MixSTE lifter (CMU mocap + virtual cameras, HumanEva-I, "
+    app.command("train", cls=ReadableCommand, help="Train the MixSTE lifter (CMU mocap + virtual cameras, HumanEva-I, "
                               "or a VideoPose3D npz). See docs/training.md.")(train_cmd)
-    app.command("evaluate", help="Evaluate lifter weights: P1/P2/MPJVE per action x subject, "
+    app.command("evaluate", cls=ReadableCommand, help="Evaluate lifter weights: P1/P2/MPJVE per action x subject, "
                                  "overlapping and non-overlapping windows.")(evaluate_cmd)
-    app.command("export-onnx", help="Export lifter weights (or, with --detector hrnet, an MMPose HRNet "
+    app.command("export-onnx", cls=ReadableCommand, help="Export lifter weights (or, with --detector hrnet, an MMPose HRNet "
                                     "checkpoint) to ONNX and check parity with torch.")(export_cmd)
 
 
@@ -91,23 +93,29 @@ def export_cmd(
     pose_checkpoint: Optional[Path] = typer.Option(None, help="MMPose HRNet-w32 COCO 256x192 checkpoint (.pth)"),
     opset: int = typer.Option(17),
 ) -> None:
-    from posecli.cli import _fail
+    from posecli.cli_common import fail
     from posecli.errors import PosecliError, UsageError
 
     try:
         if detector is None:
             if weights is None or pose_checkpoint is not None:
-                raise UsageError("export-onnx: give --weights (a lifter) or --detector hrnet "
+                raise UsageError("export-onnx: give --weights (a lifter) or --detector NAME "
                                  "--pose-checkpoint FILE.pth")
             from posecli.lifter.onnx import export_onnx
             export_onnx(weights, out, opset=opset)
             return
-        if detector != "hrnet" or weights is not None:
-            raise UsageError("export-onnx --detector: only hrnet (with --pose-checkpoint), not with --weights")
-        from posecli.detect2d.hrnet import default_checkpoint, export_onnx as export_hrnet
-        path, err = export_hrnet(pose_checkpoint or default_checkpoint(), out, opset=opset)
+        from posecli.detect2d.table import DETECTORS, detector_entry
+        try:
+            entry = detector_entry(detector)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if entry.export is None or weights is not None:
+            raise UsageError(f"export-onnx --detector: one of "
+                             f"{', '.join(n for n, e in DETECTORS.items() if e.export)} "
+                             "(with --pose-checkpoint), not with --weights")
+        path, err = entry.export(pose_checkpoint, out, opset=opset)
         print(f"wrote {path}; max |torch - onnxruntime| heatmap difference = {err:.1e} of the "
               f"largest heatmap value, on random input (use it with: posecli lift --detector "
-              f"hrnet --pose-model {path})")
+              f"{detector} --pose-model {path})")
     except PosecliError as e:
-        _fail(str(e))
+        fail(str(e))

@@ -12,81 +12,125 @@ from typing import Callable
 import numpy as np
 
 from posecli import footlock, quality, skeleton, trajectory
+from posecli.compute import set_torch_threads
 from posecli.errors import NoPersonError, UsageError, VideoError
 from posecli.lifter import Lifter, load_lifter
+from posecli.options import LiftOptions
 from posecli.result import LiftResult
 
 # progress(stage, done, total): called as work advances; total is None when unknown.
 Progress = Callable[[str, int, "int | None"], None]
 
-DEFAULT_DETECTOR = "blazepose-full"
 MAX_GAP_SECONDS = 0.5  # gaps up to this long are interpolated; longer ones are flagged missing
-MAX_PEOPLE = 5         # people followed at once (the landmark model runs once per person)
 
 
-def lift(source: "str | Path", *, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
-         weights: "str | Path | None" = None, backend: str = "torch", flip: bool = True,
-         stride: int | None = None, rigid: bool = True, threads: int = 2,
-         progress: Progress | None = None, person: "str | int" = "auto", max_people: int = MAX_PEOPLE,
-         allow_truncated: bool = True, pose_model: "str | Path | None" = None,
-         **options) -> LiftResult:
+class Models:
+    """The models a lift needs, built on first use and reused for every clip lifted with the
+    same model options (a batch builds them once per worker process).
+
+    ``lifter``: an already loaded :class:`posecli.lifter.Lifter` to use instead of loading one.
+    """
+
+    def __init__(self, options: LiftOptions, lifter: Lifter | None = None):
+        self.options, self._lifter, self._tracker = options, lifter, None
+        self.key = options.model_key()
+
+    def fits(self, options: LiftOptions) -> bool:
+        """True when ``options`` would build the same models."""
+        return options.model_key() == self.key
+
+    @property
+    def lifter(self) -> Lifter:
+        if self._lifter is None:
+            o = self.options
+            set_torch_threads(o.threads)
+            self._lifter = load_lifter(o.weights, backend=o.backend, flip=o.flip, stride=o.stride,
+                                       threads=o.threads)
+        return self._lifter
+
+    @property
+    def tracker(self):
+        """The detector's multi-person tracker (reset before each video by :func:`track_video`)."""
+        if self._tracker is None:
+            from posecli.detect2d import create_tracker
+            o = self.options
+            set_torch_threads(o.threads)
+            try:
+                self._tracker = create_tracker(o.detector, threads=o.threads, max_people=o.max_people,
+                                               pose_model=o.pose_model)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+        return self._tracker
+
+
+def _setup(options: LiftOptions | None, fields: dict, models: Models | None,
+           lifter: Lifter | None) -> tuple[LiftOptions, Models]:
+    options = (options or LiftOptions()).replace(**fields) if fields else (options or LiftOptions())
+    if models is None or not models.fits(options):
+        models = Models(options, lifter)
+    return options, models
+
+
+def lift(source: "str | Path", options: LiftOptions | None = None, *,
+         progress: Progress | None = None, models: Models | None = None,
+         lifter: Lifter | None = None, **fields) -> "LiftResult | list[LiftResult]":
     """Lift a video or a 2D keypoint file (``.json``) to 3D; the one entry point.
 
     Args:
         source: a video file (anything ffmpeg decodes) or a posecli keypoint / result JSON.
-        detector: 2D detector for videos (``posecli.detect2d.available_detectors()``).
-        lifter: an already loaded :class:`posecli.lifter.Lifter` (batches load it once);
-            otherwise one is loaded from ``weights`` (default: the shipped ``lifter.pt``)
-            with ``backend`` ("torch" or "onnx"), ``flip`` test-time augmentation and
-            ``stride`` (frames between window starts, 1..T; default T // 2).
-        rigid: one set of bone lengths for the whole clip.
-        threads: CPU threads of the detector and of onnxruntime.
+        options: a :class:`posecli.options.LiftOptions`; ``fields`` (its field names as
+            keywords: ``detector=``, ``person=``, ``flip=``, ``stride=``, ``threads=`` ...)
+            override it. Every option and default is documented there.
         progress: ``progress(stage, done, total)`` callback.
-        person: in a video with several people, "auto" (the main one) or a track id (see
-            ``posecli tracks``); every person: :func:`lift_video_all`.
-        max_people: people followed at once.
-        pose_model: ``detector="hrnet"``'s model: an ONNX file or an MMPose ``.pth`` checkpoint
-            (default: the MMPose model-zoo checkpoint, downloaded once into the user cache).
-        allow_truncated: a video whose frames end before its container says is lifted (and
-            ``result.video["truncated"]`` set); False makes it a :class:`VideoError`.
-        options: ``plausible``, ``root_motion``, ``focal`` (see :func:`lift_keypoints`).
+        models: built models to reuse (:class:`Models`; a batch keeps one per process).
+        lifter: an already loaded :class:`posecli.lifter.Lifter` (instead of ``weights`` ...).
     Returns:
-        a :class:`LiftResult`: 2D keypoints (pixels), flags and root-relative 3D (metres).
+        a :class:`LiftResult` (2D keypoints in pixels, flags, root-relative 3D in metres, the
+        world placement); with ``person="all"`` a list of them, one per person followed for
+        0.5 s or more, ordered by track id (``result.detector["person"]["track_id"]``; a
+        keypoint file gives a list of one).
     """
-    if lifter is None:
-        lifter = load_lifter(weights, backend=backend, flip=flip, stride=stride, threads=threads)
+    options, models = _setup(options, fields, models, lifter)
     if Path(source).suffix.lower() == ".json":
-        from posecli.keypoints import read_keypoints
-        kp = read_keypoints(source)
-        xy, conf = to_h36m(kp.xy, kp.conf, kp.layout)
-        return lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid, lifter=lifter,
-                              source=str(source), progress=progress, rigid=rigid, times=kp.times,
-                              **options)
-    return lift_video(source, detector, lifter, threads, progress, rigid, person, max_people,
-                      allow_truncated, pose_model=pose_model, **options)
+        result = _lift_file(source, options, models, progress)
+        return [result] if options.per_person else result
+    if options.per_person:
+        return lift_video_all(source, options, progress=progress, models=models)
+    return lift_video(source, options, progress=progress, models=models)
 
 
-def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
-                progress: Progress | None = None, max_people: int = MAX_PEOPLE,
-                pose_model: str | Path | None = None):
-    """Detect and track every person (up to ``max_people`` at a time) over a video, keeping
-    only keypoints.
+def _lift_file(source, options: LiftOptions, models: Models, progress) -> LiftResult:
+    from posecli.keypoints import read_keypoints
+    kp = read_keypoints(source)
+    xy, conf = to_h36m(kp.xy, kp.conf, kp.layout)
+    return _finish(lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
+                                  lifter=models.lifter, source=str(source), progress=progress,
+                                  times=kp.times, **_lift_fields(options)))
+
+
+def _lift_fields(options: LiftOptions) -> dict:
+    """The options :func:`lift_keypoints` takes."""
+    return {"rigid": options.rigid, "plausible": options.plausible,
+            "root_motion": options.root_motion, "focal": options.focal,
+            "foot_lock": options.foot_lock}
+
+
+def track_video(path: str | Path, options: LiftOptions | None = None,
+                progress: Progress | None = None, models: Models | None = None, **fields):
+    """Detect and track every person (up to ``options.max_people`` at a time) over a video,
+    keeping only keypoints.
 
     Returns (info, number of frames decoded, tracks: list of
     :class:`posecli.detect2d.tracks.PersonTrack` ordered by id, detector description dict).
     """
     import dataclasses
 
-    from posecli.detect2d import create_tracker
     from posecli.detect2d.tracks import collect_tracks
     from posecli.video import VideoReader, probe
 
+    options, models = _setup(options, fields, models, None)
     info = probe(path)
-    try:
-        trk = create_tracker(detector, threads=threads, max_people=max_people,
-                             pose_model=pose_model)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    trk = models.tracker
     trk.reset()
     per_frame = []
     reader = VideoReader(path, info)
@@ -97,10 +141,7 @@ def track_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int
     tracks = collect_tracks(per_frame, skeleton.LAYOUTS[trk.layout].joints,
                             lr_fixes=trk.tracker.lr_fixed)
     info = dataclasses.replace(info, report=reader.report)  # the frames' timestamps, truncation
-    det_info = {"name": trk.name, "layout": trk.layout}
-    if hasattr(trk.stage2, "model"):  # HRNet: which file and runtime
-        det_info["model"] = trk.stage2.model.description
-    return info, len(per_frame), tracks, det_info
+    return info, len(per_frame), tracks, trk.description()
 
 
 def _person_info(tracks, chosen, info, person) -> dict:
@@ -119,18 +160,19 @@ def _pick(tracks, info, person):
         raise NoPersonError(str(e)) from None
 
 
-def detect_video(path: str | Path, detector: str = DEFAULT_DETECTOR, threads: int = 2,
-                 progress: Progress | None = None, person: str | int = "auto",
-                 max_people: int = MAX_PEOPLE, pose_model: str | Path | None = None):
+def detect_video(path: str | Path, options: LiftOptions | None = None,
+                 progress: Progress | None = None, models: Models | None = None, **fields):
     """Run the 2D detector and tracker over every frame of a video and return one person's
-    track (``person``: "auto" or a track id; see :func:`posecli.detect2d.tracks.choose_person`).
+    track (``options.person``: "auto" or a track id; see
+    :func:`posecli.detect2d.tracks.choose_person`).
 
     Returns (info, landmarks (N, K, 2) px with NaN where no person, conf (N, K) (joints outside
     the picture below 0.1, so they are filled as gaps), found (N,), detector description dict
     with a "person" entry: the chosen track id, the rule and every track's summary).
     """
-    info, n, tracks, det_info = track_video(path, detector, threads, progress, max_people,
-                                            pose_model)
+    options, models = _setup(options, fields, models, None)
+    info, n, tracks, det_info = track_video(path, options, progress, models)
+    person = "auto" if options.per_person else options.person
     chosen = _pick(tracks, info, person)
     det_info["person"] = _person_info(tracks, chosen, info, person)
     if chosen is None:
@@ -258,58 +300,59 @@ def sanitize_keypoints(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, widt
     return xy, conf, valid
 
 
-def lift_video(path: str | Path, detector: str = DEFAULT_DETECTOR, lifter: Lifter | None = None,
-               threads: int = 2, progress: Progress | None = None, rigid: bool = True,
-               person: str | int = "auto", max_people: int = MAX_PEOPLE,
-               allow_truncated: bool = True, pose_model: str | Path | None = None,
-               **options) -> LiftResult:
+def lift_video(path: str | Path, options: LiftOptions | None = None, *,
+               progress: Progress | None = None, models: Models | None = None,
+               lifter: Lifter | None = None, **fields) -> LiftResult:
     """Detect and track people in every frame of a video and lift one person's track to 3D
-    (``person``: "auto" or a track id; every person: :func:`lift_video_all`).
+    (``options.person``: "auto" or a track id; every person: :func:`lift_video_all`).
 
     Times are the frames' presentation timestamps; ``result.video`` says how the video was read
     (``truncated`` when its frames end well before the container's duration; with
-    ``allow_truncated=False`` that is an error instead). ``options``: plausible, root_motion,
-    focal, passed to :func:`lift_keypoints`.
+    ``allow_truncated=False`` that is an error instead).
     """
-    lifter = lifter or load_lifter()  # load first: a bad weights file fails before decoding
-    info, lm, lm_conf, found, det_info = detect_video(path, detector, threads, progress,
-                                                      person, max_people, pose_model)
-    _check_truncation(path, info, allow_truncated)
+    options, models = _setup(options, fields, models, lifter)
+    models.lifter  # load first: a bad weights file fails before decoding
+    info, lm, lm_conf, found, det_info = detect_video(path, options, progress, models)
+    _check_truncation(path, info, options.allow_truncated)
     if not found.any():
         raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
-    return _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigid, **options)
+    return _lift_track(path, info, lm, lm_conf, found, det_info, options, models, progress)
 
 
-def lift_video_all(path: str | Path, detector: str = DEFAULT_DETECTOR,
-                   lifter: Lifter | None = None, threads: int = 2,
-                   progress: Progress | None = None, rigid: bool = True,
-                   max_people: int = MAX_PEOPLE, allow_truncated: bool = True,
-                   pose_model: str | Path | None = None, **options) -> list[LiftResult]:
+def lift_video_all(path: str | Path, options: LiftOptions | None = None, *,
+                   progress: Progress | None = None, models: Models | None = None,
+                   lifter: Lifter | None = None, **fields) -> list[LiftResult]:
     """Lift every person tracked long enough (0.5 s) to 3D: one result per track, by id.
     Each result's ``detector["person"]["track_id"]`` names its track."""
     from posecli.detect2d.tracks import liftable
 
-    lifter = lifter or load_lifter()
-    info, _, tracks, det_info = track_video(path, detector, threads, progress, max_people,
-                                            pose_model)
-    _check_truncation(path, info, allow_truncated)
+    options, models = _setup(options, fields, models, lifter)
+    models.lifter
+    info, _, tracks, det_info = track_video(path, options, progress, models)
+    _check_truncation(path, info, options.allow_truncated)
     people = liftable(tracks, info.fps)
     if not people:
         raise NoPersonError(f"{path}: no person was followed for 0.5 s or more")
     return [_lift_track(path, info, t.xy, t.conf, t.found,
                         {**det_info, "person": _person_info(tracks, t, info, "all")},
-                        lifter, progress, rigid, **options) for t in people]
+                        options, models, progress) for t in people]
 
 
-def _lift_track(path, info, lm, lm_conf, found, det_info, lifter, progress, rigid, **options) -> LiftResult:
+def _lift_track(path, info, lm, lm_conf, found, det_info, options: LiftOptions, models: Models,
+                progress) -> LiftResult:
     xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
-                            lifter=lifter, source=str(path), progress=progress, rigid=rigid,
-                            times=info.report.times, **options)
+                            lifter=models.lifter, source=str(path), progress=progress,
+                            times=info.report.times, **_lift_fields(options))
     result.kind = "video"
     result.video = info.as_dict()
     result.detector = det_info
     result.landmarks, result.landmark_conf = lm, lm_conf
+    return _finish(result)
+
+
+def _finish(result: LiftResult) -> LiftResult:
+    """The last step of every lift: nothing yet beyond the result itself."""
     return result
 
 

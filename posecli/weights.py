@@ -17,6 +17,7 @@ from pathlib import Path
 from posecli.errors import WeightsError  # re-exported: posecli.weights.WeightsError
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+LIFTER = "lifter.pt"  # the shipped lifter checkpoint
 
 
 def user_cache() -> Path:

@@ -65,30 +65,29 @@ class Detector(Protocol):
         """frame (H, W, 3) uint8 RGB -> the followed person, or None when there is none."""
 
 
-_BLAZEPOSE = ("blazepose-lite", "blazepose-full", "blazepose-heavy")
-_HRNET = ("hrnet",)
-
-
 def available_detectors() -> list[str]:
-    """Names accepted by :func:`create_tracker` (BlazePose's also by :func:`create_detector`).
+    """Names accepted by :func:`create_tracker` (BlazePose's also by :func:`create_detector`):
+    the keys of :data:`posecli.detect2d.table.DETECTORS`.
 
     ``blazepose-heavy`` and ``hrnet`` are listed although their models are not shipped:
     creating them without the file raises a WeightsError that says how to get it.
     """
-    return list(_BLAZEPOSE + _HRNET)
+    from posecli.detect2d.table import DETECTORS
+    return list(DETECTORS)
 
 
 def create_detector(name: str = "blazepose-full", threads: int = 2) -> Detector:
-    """Build a detector by name.
+    """Build a single-person detector by name (BlazePose only).
 
     Raises:
         ValueError: unknown name.
         posecli.weights.WeightsError: a model file is missing or fails its checksum.
     """
-    if name in _HRNET:
+    from posecli.detect2d.table import detector_entry
+
+    entry = detector_entry(name)
+    if entry.layout != "blazepose33":
         raise ValueError(f"{name} runs in the multi-person tracker only: create_tracker({name!r})")
-    if name not in _BLAZEPOSE:
-        raise ValueError(f"unknown detector {name!r}; available: {', '.join(_BLAZEPOSE)}")
     from posecli.detect2d.solution import BlazePose
 
     return BlazePose(name, threads=threads)
@@ -96,26 +95,19 @@ def create_detector(name: str = "blazepose-full", threads: int = 2) -> Detector:
 
 def create_tracker(name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
                    detect_every: int = 3, pose_model: str | Path | None = None):
-    """Build a multi-person tracker (:class:`posecli.detect2d.solution.PoseTracker`): called
-    on a frame it returns a list of Detection with stable ``track_id``.
+    """Build a multi-person tracker (:class:`posecli.detect2d.solution.PoseTracker`) from the
+    table (:mod:`posecli.detect2d.table`): called on a frame it returns a list of Detection
+    with stable ``track_id``.
 
-    ``pose_model``: for ``hrnet``, an ONNX file or an MMPose ``.pth`` checkpoint (default: the
-    model-zoo checkpoint, downloaded once into the user cache). Errors as
-    :func:`create_detector`; ValueError when ``pose_model`` is given to BlazePose.
+    ``pose_model``: for a detector that takes a model file (``hrnet``: an ONNX file or an MMPose
+    ``.pth`` checkpoint; default: the model-zoo checkpoint, downloaded once into the user
+    cache). Errors as :func:`create_detector`; ValueError when ``pose_model`` is given to a
+    detector that takes none.
     """
-    if name not in _BLAZEPOSE + _HRNET:
-        raise ValueError(f"unknown detector {name!r}; available: {', '.join(_BLAZEPOSE + _HRNET)}")
-    from posecli.detect2d.solution import PoseTracker, TopDownKeypoints
+    from posecli.detect2d.table import detector_entry
 
-    if name in _HRNET:
-        from posecli.detect2d.hrnet import open_hrnet
-
-        stage2 = TopDownKeypoints(open_hrnet(pose_model, threads))
-        return PoseTracker(name, threads=threads, max_people=max_people,
-                           detect_every=detect_every, stage2=stage2)
-    if pose_model is not None:
-        raise ValueError(f"a pose model file is for --detector hrnet, not {name}")
-    return PoseTracker(name, threads=threads, max_people=max_people, detect_every=detect_every)
+    return detector_entry(name).build(threads=threads, max_people=max_people,
+                                      pose_model=pose_model, detect_every=detect_every)
 
 
 def download_model(name: str = "blazepose-heavy"):

@@ -136,15 +136,9 @@ class OnnxNet:
     a fixed batch of 1 (some MMDeploy exports) are run one crop at a time."""
 
     def __init__(self, path: str | Path, threads: int = 2) -> None:
-        import onnxruntime as ort
+        from posecli.compute import onnx_session
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = max(threads, 1), 1
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise weights.WeightsError(f"{path}: not a usable ONNX model ({first[:200]})") from None
+        self.session = onnx_session(path, threads)
         inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
         if list(inp.shape[1:]) != [3, INPUT_SIZE[1], INPUT_SIZE[0]]:
             raise weights.WeightsError(f"{path}: input shape {inp.shape}, expected "

@@ -182,6 +182,7 @@ class TopDownKeypoints:
 
     def __init__(self, model: HRNetPose, min_presence: float = MIN_SCORE) -> None:
         self.model, self.min_presence = model, min_presence
+        self.description = model.description  # which file and runtime (recorded in results)
 
     def roi_for_detection(self, p: PoseBox) -> Roi:
         # BlazePose's circle is centred on the hips with a radius reaching the head: the body
@@ -257,6 +258,12 @@ class PoseTracker:
     def reset(self) -> None:
         """Forget every track (call at the start of a new video)."""
         self.tracker.reset()
+
+    def description(self) -> dict:
+        """What a result records about the detector: name, layout and, where the second stage
+        has a model file of its own (HRNet), which file and runtime."""
+        model = getattr(self.stage2, "description", None)
+        return {"name": self.name, "layout": self.layout, **({"model": model} if model else {})}
 
     def _candidate(self, frame: np.ndarray, pose: Pose2D, source: int | None
                    ) -> Candidate | None:

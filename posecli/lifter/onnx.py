@@ -73,21 +73,17 @@ def parity(model, runner: "OnnxSession", lengths: tuple[int, ...] = PARITY_LENGT
 class OnnxSession:
     """onnxruntime window function: ``__call__`` (B, T, J, 2) -> (B, T, J, 3), no flip."""
 
-    def __init__(self, onnx_path: str | Path, threads: int = 0):
-        import onnxruntime as ort
+    def __init__(self, onnx_path: str | Path, threads: int = 2):
+        from posecli.compute import onnx_session
 
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(onnx_path, threads)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
 def cached_session(model, path: str | Path, digest: str, cache: str | Path | None = None,
-                   threads: int = 0) -> OnnxSession:
+                   threads: int = 2) -> OnnxSession:
     """Session for a loaded checkpoint: reuses ``<checkpoint>.onnx`` or a cached export whose
     recorded checksum matches ``digest`` (the checkpoint's sha256), else exports into the
     user cache (:func:`posecli.weights.user_cache`)."""

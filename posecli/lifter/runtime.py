@@ -12,11 +12,12 @@ import numpy as np
 from posecli.errors import UsageError
 from posecli.lifter.windows import STRATEGIES, lift_centred, lift_hardcut, lift_windows
 from posecli.skeleton import Layout, layout_for, mirror
+from posecli.weights import LIFTER
 
 # (B, T, J, 2) float32 normalised 2D -> (B, T, J, 3) root-relative metres; no flip inside.
 WindowFn = Callable[[np.ndarray], np.ndarray]
 
-DEFAULT_WEIGHTS = "lifter.pt"
+DEFAULT_WEIGHTS = LIFTER  # the shipped checkpoint
 
 
 class Lifter:
@@ -101,13 +102,14 @@ def from_model(model, flip: bool = True, stride: int | None = None, info: dict |
 
 
 def load_lifter(weights: str | Path | None = None, *, backend: str = "torch", flip: bool = True,
-                stride: int | None = None, threads: int | None = None, strategy: str = "blend") -> Lifter:
+                stride: int | None = None, threads: int = 2, strategy: str = "blend") -> Lifter:
     """Load lifter weights (checksum verified) and wrap them in the runtime.
 
     backend: "torch", or "onnx" (onnxruntime on an export cached beside the weights or in
-    ``~/.cache/posecli``; see ``posecli export-onnx``). threads: intra-op threads of
-    onnxruntime (torch's are set by the caller with ``torch.set_num_threads``). strategy: the
-    window strategy (see :class:`Lifter`).
+    ``~/.cache/posecli``; see ``posecli export-onnx``). threads: the onnxruntime session's, by
+    the one rule of :mod:`posecli.compute` (torch's pool is process-wide: whoever builds the
+    models sets it, with :func:`posecli.compute.set_torch_threads`).
+    strategy: the window strategy (see :class:`Lifter`).
     """
     from posecli.lifter.model import load_model
 
@@ -117,7 +119,7 @@ def load_lifter(weights: str | Path | None = None, *, backend: str = "torch", fl
         forward = torch_forward(model)
     elif backend == "onnx":
         from posecli.lifter.onnx import cached_session
-        forward = cached_session(model, path, digest=meta["sha256"], threads=threads or 0)
+        forward = cached_session(model, path, digest=meta["sha256"], threads=threads)
     else:
         raise UsageError(f"unknown lifter backend {backend!r} (choose torch or onnx)")
     info = {"weights": path.name, "sha256": meta["sha256"], "config": model.cfg.__dict__.copy(),

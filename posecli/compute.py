@@ -1,0 +1,34 @@
+"""CPU threads and onnxruntime sessions: one rule for every model (lifter, HRNet).
+
+The thread rule: a model runs on ``threads`` intra-op threads and one inter-op thread (the
+graphs here are a chain, so parallel branches gain nothing and would oversubscribe the cores
+that ``--jobs`` workers share); torch's process-wide pool gets the same count.
+Imported by both ``posecli.lifter`` and ``posecli.detect2d``, which do not import each other.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from posecli.errors import WeightsError
+
+
+def set_torch_threads(threads: int) -> None:
+    """Size torch's (process-wide) intra-op pool: the one place it is set."""
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(max(1, int(threads)))
+
+
+def onnx_session(path: str | Path, threads: int):
+    """An onnxruntime CPU session for ``path`` with the thread rule above; a one-line
+    :class:`WeightsError` when onnxruntime cannot load the file."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = max(1, int(threads)), 1
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise WeightsError(f"{path}: not a usable ONNX model ({first[:200]})") from None
