@@ -171,10 +171,15 @@ def apply(traj, fps: float):
     """Lock the feet of a :class:`posecli.trajectory.Trajectory`.
 
     Returns (the trajectory with locked world joints, (N, 17, 3) root-relative camera-frame
-    joints consistent with them: world = rotation @ camera + pelvis).
+    joints consistent with them: world = rotation @ camera + pelvis). A trajectory without
+    root motion (the pelvis kept in place) is returned as it is: a body that does not travel
+    cannot keep its feet still.
     """
     import dataclasses
 
+    if not traj.root_motion:
+        world = np.asarray(traj.world, float)
+        return traj, (world - world[:, :1]) @ np.asarray(traj.rotation)
     world = lock_feet(traj.world, traj.contacts, fps)
     pose = (world - world[:, :1]) @ np.asarray(traj.rotation)  # row vectors: R^T v
     return dataclasses.replace(traj, world=world), pose
