@@ -202,3 +202,88 @@ def test_example_curves_have_no_jumps(tmp_path):
         names, _, offsets, channels, frames, _, motion = parse_bvh(path.read_text())
         angles = np.radians(motion[:, 3:].reshape(frames, len(names), 3))
         assert bvh.curve_jumps(angles, offsets)["channel_jumps"] == 0
+
+
+def _with_landmarks(res, toe_out_deg: float = 30.0):
+    """The truth result plus synthetic BlazePose world landmarks (camera axes, hip-centred):
+    body points from the joints, feet turned out by ``toe_out_deg`` about the vertical, hands
+    with the palm facing down the forearm's own frame, ears across the head."""
+    cam = res.pose3d                                    # camera axes, root-relative
+    world_rot = res.trajectory.rotation                 # camera -> world
+    up_cam = world_rot[1]                               # world up in camera axes
+    lm = np.full((res.num_frames, 33, 3), np.nan)
+    for bp, h in {11: 11, 12: 14, 13: 12, 14: 15, 15: 13, 16: 16, 23: 4, 24: 1, 25: 5, 26: 2,
+                  27: 6, 28: 3}.items():
+        lm[:, bp] = cam[:, h]
+    across = cam[:, 4] - cam[:, 1]                       # right hip -> left hip
+    fwd = np.cross(across, up_cam)
+    fwd /= np.linalg.norm(fwd, axis=1, keepdims=True)
+    for side, (ankle, heel, toe, sign) in {"l": (6, 29, 31, 1.0), "r": (3, 30, 32, -1.0)}.items():
+        a = np.radians(toe_out_deg) * sign               # left toes out = towards +across
+        k = up_cam / np.linalg.norm(up_cam)
+        d = fwd * np.cos(a) + np.cross(k, fwd) * np.sin(a)
+        lm[:, heel] = cam[:, ankle] - 0.07 * up_cam - 0.05 * d
+        lm[:, toe] = cam[:, ankle] - 0.08 * up_cam + 0.17 * d
+    for side, (wrist, elbow, idx, pinky, thumb) in {"l": (13, 12, 19, 17, 21), "r": (16, 15, 20, 18, 22)}.items():
+        fore = cam[:, wrist] - cam[:, elbow]
+        fore /= np.linalg.norm(fore, axis=1, keepdims=True)
+        side_v = np.cross(fore, up_cam)
+        side_v /= np.linalg.norm(side_v, axis=1, keepdims=True)
+        lm[:, idx] = cam[:, wrist] + 0.08 * fore + 0.03 * side_v
+        lm[:, pinky] = cam[:, wrist] + 0.08 * fore - 0.03 * side_v
+        lm[:, thumb] = cam[:, wrist] + 0.03 * fore + 0.04 * side_v
+    head = cam[:, 9]
+    lm[:, 7] = head + 0.5 * across                        # left ear
+    lm[:, 8] = head - 0.5 * across
+    lm[:, 0] = head + 0.1 * fwd
+    res.landmarks_world = lm
+    return res
+
+
+def _yaw(v: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arctan2(v[..., 0], v[..., 2]))
+
+
+def test_landmarks_turn_feet_hands_and_head():
+    res = truth_result()
+    plain = bvh.solve(*bvh.motion(res)[:3])
+    lm_res = _with_landmarks(truth_result())
+    world, weights, lm, _ = bvh.motion(lm_res)
+    root, angles, offsets, ends = bvh.solve(world, weights, lm)
+    pos = bvh.forward_kinematics(root, angles, offsets)
+    idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
+    assert np.abs(pos[:, idx] - world).max() < 1e-6      # the 17 joints stay exact
+    # feet: the toes point the way the landmarks' feet do (turned out 30 degrees each)
+    body_fwd = np.cross(world[:, 4] - world[:, 1], [0.0, 1.0, 0.0])
+    for side, sign in (("Left", 1.0), ("Right", -1.0)):
+        toe = pos[:, bvh.INDEX[side + "ToeBase"]] - pos[:, bvh.INDEX[side + "Foot"]]
+        turn = (_yaw(toe) - _yaw(body_fwd) + 180) % 360 - 180
+        assert abs(np.median(turn) - 30 * sign) < 5, (side, np.median(turn))
+    # without landmarks the feet follow the knees: not turned out
+    pos0 = bvh.forward_kinematics(plain[0], plain[1], plain[2])
+    toe0 = pos0[:, bvh.INDEX["LeftToeBase"]] - pos0[:, bvh.INDEX["LeftFoot"]]
+    assert abs(np.median((_yaw(toe0) - _yaw(body_fwd) + 180) % 360 - 180)) < 15
+    # hands and head have rotations of their own with landmarks, none without
+    loc = bvh.local_from_angles(angles)
+    loc0 = bvh.local_from_angles(plain[1])
+    for name in ("LeftHand", "RightHand"):
+        assert np.allclose(loc0[:, bvh.INDEX[name]], np.eye(3), atol=1e-9)
+        assert not np.allclose(loc[:, bvh.INDEX[name]], np.eye(3), atol=1e-2)
+    hand = bvh.INDEX["LeftHand"]
+    g = np.eye(3)[None].repeat(len(loc), 0)
+    chain = []
+    j = hand
+    while j >= 0:
+        chain.append(j)
+        j = bvh.JOINTS[j].parent
+    for j in reversed(chain):
+        g = g @ loc[:, j]
+    fingers = (g @ ends[hand]) / np.linalg.norm(ends[hand])
+    want = lm_res.trajectory.rotation @ (lm_res.landmarks_world[:, [19, 17]].mean(1) - lm_res.landmarks_world[:, 15]).T
+    want = (want / np.linalg.norm(want, axis=0)).T
+    assert np.degrees(np.arccos(np.clip((fingers * want).sum(-1), -1, 1))).max() < 3
+    # NaN landmarks fall back frame by frame, and the curves stay smooth
+    lm_res.landmarks_world[40:50] = np.nan
+    world, weights, lm, _ = bvh.motion(lm_res)
+    root, angles, offsets, ends = bvh.solve(world, weights, lm)
+    assert np.isfinite(angles).all()
