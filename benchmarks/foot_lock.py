@@ -54,8 +54,8 @@ def measure(res, gt: np.ndarray, world_true: np.ndarray, fps: float) -> dict:
     planted = c_true[1:] & c_true[:-1]
     step = np.linalg.norm(np.diff(t.world[:n][:, [3, 6]][..., [0, 2]], axis=0), axis=-1)
     step_true = np.linalg.norm(np.diff(world_true[:n][:, [3, 6]][..., [0, 2]], axis=0), axis=-1)
-    world, weights, lm, rate = bvh.motion(res)
-    root, angles, offsets, ends = bvh.solve(world, weights, lm)
+    world, weights, lm, trust, rate = bvh.motion(res)
+    root, angles, offsets, ends = bvh.solve(world, weights, lm, trust)
     pos = bvh.forward_kinematics(root, angles, offsets)
     loc = bvh.local_from_angles(angles)
     g = np.zeros_like(loc)

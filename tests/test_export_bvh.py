@@ -227,7 +227,7 @@ def _with_landmarks(res, toe_out_deg: float = 30.0):
     for side, (wrist, elbow, idx, pinky, thumb) in {"l": (13, 12, 19, 17, 21), "r": (16, 15, 20, 18, 22)}.items():
         fore = cam[:, wrist] - cam[:, elbow]
         fore /= np.linalg.norm(fore, axis=1, keepdims=True)
-        side_v = np.cross(fore, up_cam)
+        side_v = fwd - (fwd * fore).sum(1, keepdims=True) * fore  # index towards the front
         side_v /= np.linalg.norm(side_v, axis=1, keepdims=True)
         lm[:, idx] = cam[:, wrist] + 0.08 * fore + 0.03 * side_v
         lm[:, pinky] = cam[:, wrist] + 0.08 * fore - 0.03 * side_v
@@ -246,10 +246,10 @@ def _yaw(v: np.ndarray) -> np.ndarray:
 
 def test_landmarks_turn_feet_hands_and_head():
     res = truth_result()
-    plain = bvh.solve(*bvh.motion(res)[:3])
+    plain = bvh.solve(*bvh.motion(res)[:4])
     lm_res = _with_landmarks(truth_result())
-    world, weights, lm, _ = bvh.motion(lm_res)
-    root, angles, offsets, ends = bvh.solve(world, weights, lm)
+    world, weights, lm, trust, _ = bvh.motion(lm_res)
+    root, angles, offsets, ends = bvh.solve(world, weights, lm, trust)
     pos = bvh.forward_kinematics(root, angles, offsets)
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     assert np.abs(pos[:, idx] - world).max() < 1e-6      # the 17 joints stay exact
@@ -284,6 +284,7 @@ def test_landmarks_turn_feet_hands_and_head():
     assert np.degrees(np.arccos(np.clip((fingers * want).sum(-1), -1, 1))).max() < 3
     # NaN landmarks fall back frame by frame, and the curves stay smooth
     lm_res.landmarks_world[40:50] = np.nan
-    world, weights, lm, _ = bvh.motion(lm_res)
-    root, angles, offsets, ends = bvh.solve(world, weights, lm)
+    world, weights, lm, trust, _ = bvh.motion(lm_res)
+    root, angles, offsets, ends = bvh.solve(world, weights, lm, trust)
     assert np.isfinite(angles).all()
+    assert bvh.curve_jumps(angles, offsets, ends=ends)["channel_jumps"] == 0

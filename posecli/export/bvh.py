@@ -50,6 +50,8 @@ SPINE2_AT = 0.5   # hips -> neck); Spine2: this far from the spine joint to the 
 FOOT_FORWARD, TOE_FORWARD = 0.17, 0.07
 ANKLE_HEIGHT, BALL_HEIGHT = 0.09, 0.03   # ANKLE_HEIGHT as posecli.trajectory's
 NAME_PREFIXES = {"plain": "", "mixamo": "mixamorig:"}
+LANDMARK_SMOOTH_S = 0.04  # Gaussian sigma (s) over BlazePose's world landmarks
+LANDMARK_TRUST_S = 0.1    # ... and over how far each is followed
 
 
 @dataclass(frozen=True)
@@ -73,11 +75,11 @@ JOINTS: tuple[Joint, ...] = (
     Joint("LeftShoulder", None, 3),
     Joint("LeftArm", 11, 7, order="ZXY"),
     Joint("LeftForeArm", 12, 8, order="YXZ"),
-    Joint("LeftHand", 13, 9, leaf=True, order="YXZ"),
+    Joint("LeftHand", 13, 9, leaf=True),
     Joint("RightShoulder", None, 3),
     Joint("RightArm", 14, 11, order="ZXY"),
     Joint("RightForeArm", 15, 12, order="YXZ"),
-    Joint("RightHand", 16, 13, leaf=True, order="YXZ"),
+    Joint("RightHand", 16, 13, leaf=True),
     Joint("LeftUpLeg", 4, 0),
     Joint("LeftLeg", 5, 15),
     Joint("LeftFoot", 6, 16),
@@ -204,7 +206,8 @@ _BP = {"nose": 0, "l_ear": 7, "r_ear": 8, "l_shoulder": 11, "r_shoulder": 12, "l
        "r_ankle": 28, "l_heel": 29, "r_heel": 30, "l_foot": 31, "r_foot": 32}
 
 
-def extremities(p: np.ndarray, lm: np.ndarray | None) -> dict[str, np.ndarray]:
+def extremities(p: np.ndarray, lm: np.ndarray | None, trust: np.ndarray | None = None
+                ) -> dict[str, np.ndarray]:
     """Directions of feet, hands and face from BlazePose's world landmarks, in the world frame
     and aligned to the lifted limbs.
 
@@ -212,17 +215,28 @@ def extremities(p: np.ndarray, lm: np.ndarray | None) -> dict[str, np.ndarray]:
         p: (N, 17, 3) world joints (metres, Y up).
         lm: (N, 33, 3) BlazePose world landmarks already turned into the world frame (Y up;
             any origin and scale), NaN where missing; or None.
+        trust: (N, 33) how far to follow each landmark, in [0, 1] (default 1 where finite).
     Returns:
         per side ("l", "r"): ``{side}_toe`` heel -> foot index and ``{side}_sole_up`` (heel ->
         ankle), aligned by each frame's rotation of BlazePose's shank onto the lifted one;
         ``{side}_fingers`` wrist -> mid(index, pinky) and ``{side}_across`` pinky -> index,
-        aligned by the forearm; ``ears`` right ear -> left ear, aligned by the neck. Frames
-        with a NaN hold NaN (the caller falls back there). Empty without landmarks.
+        aligned by the forearm; ``ears`` right ear -> left ear, aligned by the neck; and
+        ``{side}_foot_trust``, ``{side}_hand_trust``, ``ears_trust`` (N,): the least trust of
+        the landmarks each uses. Frames with a NaN hold NaN (trust 0 there). Empty without
+        landmarks.
     """
     if lm is None:
         return {}
+    if trust is None:
+        trust = np.isfinite(lm).all(-1).astype(float)
+    trust = np.where(np.isfinite(lm).all(-1), trust, 0.0)
     g = {k: lm[:, v] for k, v in _BP.items()}
+    least = lambda *names: trust[:, [_BP[n] for n in names]].min(axis=1)  # noqa: E731
     out = {}
+    for s in ("l", "r"):
+        out[s + "_foot_trust"] = least(s + "_knee", s + "_ankle", s + "_heel", s + "_foot")
+        out[s + "_hand_trust"] = least(s + "_elbow", s + "_wrist", s + "_index", s + "_pinky")
+    out["ears_trust"] = least("l_ear", "r_ear", "l_shoulder", "r_shoulder")
     for s, (hip, knee, ankle) in (("l", (4, 5, 6)), ("r", (1, 2, 3))):
         shank_bp = g[s + "_ankle"] - g[s + "_knee"]
         shank = p[:, ankle] - p[:, knee]
@@ -239,29 +253,60 @@ def extremities(p: np.ndarray, lm: np.ndarray | None) -> dict[str, np.ndarray]:
     return out
 
 
-def _valid(v: np.ndarray) -> np.ndarray:
-    return np.isfinite(v).all(-1) & (np.linalg.norm(np.nan_to_num(v), axis=-1) > 1e-6)
+# The most a landmark-driven joint may turn away from where the lifted body alone puts it
+# (degrees): foot against the knee's plane (tibial rotation and toe-out stay within ~40),
+# hand against the forearm (wrist flexion reaches ~80), head against the shoulders (neck
+# rotation ~70). Beyond that a landmark is more likely wrong than the body (small, far people).
+FOOT_LIMIT_DEG, HAND_LIMIT_DEG, HEAD_LIMIT_DEG = 45.0, 80.0, 70.0
+
+
+def toward(ref: np.ndarray, r: np.ndarray, weight: np.ndarray, limit_deg: float) -> np.ndarray:
+    """Turn (N, 3, 3) rotations ``ref`` towards ``r`` by ``weight`` (N,) in [0, 1] of the way
+    (about the axis between them), and never more than ``limit_deg``; a target more than
+    ``limit_deg`` + 30 degrees away counts for less, down to nothing at 180. NaN in ``r``
+    counts as weight 0."""
+    ok = np.isfinite(r).all(axis=(-2, -1))
+    r = np.where(ok[:, None, None], np.nan_to_num(r), ref)
+    rel = np.swapaxes(ref, -1, -2) @ r
+    angle = np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1) / 2, -1, 1))
+    axis = _unit(np.stack([rel[:, 2, 1] - rel[:, 1, 2], rel[:, 0, 2] - rel[:, 2, 0],
+                           rel[:, 1, 0] - rel[:, 0, 1]], -1))
+    limit = np.radians(limit_deg)
+    # far beyond the limit the landmark is the one that is wrong (and near 180 degrees the
+    # shortest way round flips side from frame to frame): fade it out towards 180
+    fade = np.clip((np.pi - angle) / max(np.pi - limit - np.radians(30), 1e-6), 0, 1)
+    turn = np.minimum(angle, limit) * np.where(ok, np.clip(weight, 0, 1), 0.0) * fade
+    return ref @ axis_rotation_about(axis, turn)
+
+
+def axis_rotation_about(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """(N, 3) unit axes, (N,) radians -> (N, 3, 3) (Rodrigues)."""
+    k = np.zeros((len(axis), 3, 3))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    k = k - np.swapaxes(k, -1, -2)
+    s, c = np.sin(angle)[:, None, None], np.cos(angle)[:, None, None]
+    return np.eye(3)[None] + s * k + (1 - c) * (k @ k)
 
 
 def foot_frames(p: np.ndarray, knee_axis: np.ndarray, contact: np.ndarray, ankle: int,
                 toe: np.ndarray | None = None, sole_up: np.ndarray | None = None,
-                tip: np.ndarray | None = None) -> np.ndarray:
+                trust: np.ndarray | None = None, tip: np.ndarray | None = None) -> np.ndarray:
     """(N, 3, 3) global rotation of a foot (rest: toes +Z, sole down).
 
     Without landmarks the foot points along the knee's plane (forward of the knee axis) and
-    keeps the shank's rest angle (ankle neutral); with them it follows heel -> toe. Either way
+    keeps the shank's rest angle (ankle neutral); with them it turns towards heel -> toe by
+    ``trust`` (N,) of the way, within :data:`FOOT_LIMIT_DEG`. Either way
     it is laid flat on the floor in proportion to ``contact`` (N,) in [0, 1], so a planted foot
     neither tilts nor dips its toes below the floor; elsewhere, if the toe tip (``tip``: (3,)
     ankle -> toe tip in the rest pose, metres) would go below the floor, the foot is pitched up
     about its own lateral axis until it touches it (the heel lifts, as at toe-off).
     """
     shank_up = _unit(p[:, ankle - 1] - p[:, ankle])
-    fwd = np.cross(knee_axis, shank_up)
-    up = shank_up
+    own = _frame(np.cross(knee_axis, shank_up), shank_up, (2, 1))
     if toe is not None:
-        ok = (_valid(toe) & _valid(sole_up))[:, None]
-        fwd = np.where(ok, np.nan_to_num(toe), fwd)
-        up = np.where(ok, np.nan_to_num(sole_up), up)
+        seen = _frame(toe, sole_up, (2, 1))
+        own = toward(own, seen, trust, FOOT_LIMIT_DEG)
+    fwd, up = own[:, :, 2], own[:, :, 1]
     w = np.clip(contact, 0, 1)[:, None]
     flat_fwd = fwd - fwd[:, 1:2] * Y
     fwd = (1 - w) * _unit(fwd) + w * _unit(flat_fwd)
@@ -286,6 +331,16 @@ def _keep_toes_up(g: np.ndarray, ankle_y: np.ndarray, tip: np.ndarray) -> np.nda
         ok = height(mid) >= 0
         hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
     return np.where(low[:, None, None], g @ axis_rotation(0, -hi), g)
+
+
+def _head(axis: np.ndarray, shoulders: np.ndarray, ears: np.ndarray | None,
+          trust: np.ndarray | None) -> np.ndarray:
+    """(N, 3, 3) head: up the lifted head (exact), twisted from the shoulder line towards the
+    ear line by ``trust`` of the way (within :data:`HEAD_LIMIT_DEG`)."""
+    body = _frame(axis, shoulders, (1, 0))
+    if ears is None:
+        return body
+    return toward(body, _frame(axis, ears, (1, 0)), trust, HEAD_LIMIT_DEG)
 
 
 def global_rotations(p: np.ndarray, contact: np.ndarray | None = None,
@@ -317,7 +372,6 @@ def global_rotations(p: np.ndarray, contact: np.ndarray | None = None,
              14: hinge_axes(p[:, 15] - p[:, 14], p[:, 16] - p[:, 15],
                             np.cross(_unit(p[:, 15] - p[:, 14]), forward), False)}
     ears = ext.get("ears")
-    face = shoulders if ears is None else np.where(_valid(ears)[:, None], np.nan_to_num(ears), shoulders)
     g = np.zeros((n, len(JOINTS), 3, 3))
     frames = {
         "Hips": lambda: _frame(p[:, 7] - p[:, 0], hips, (1, 0)),
@@ -326,7 +380,7 @@ def global_rotations(p: np.ndarray, contact: np.ndarray | None = None,
         "Spine1": lambda: _frame(p[:, 8] - p[:, 7], _blend(hips, shoulders, 2 / 3), (1, 0)),
         "Spine2": lambda: _frame(p[:, 8] - p[:, 7], shoulders, (1, 0)),
         "Neck": lambda: _frame(trunk_up, shoulders, (1, 0)),
-        "Head": lambda: _frame(p[:, 10] - p[:, 9], face, (1, 0)),
+        "Head": lambda: _head(p[:, 10] - p[:, 9], shoulders, ears, ext.get("ears_trust")),
         "LeftShoulder": lambda: _frame(p[:, 11] - p[:, 8], trunk_up, (0, 1)),   # rest +X
         "RightShoulder": lambda: _frame(-(p[:, 14] - p[:, 8]), trunk_up, (0, 1)),  # rest -X
     }
@@ -343,14 +397,12 @@ def global_rotations(p: np.ndarray, contact: np.ndarray | None = None,
         elif h in (3, 6):  # feet
             s, c = ("r", 0) if h == 3 else ("l", 1)
             g[:, i] = foot_frames(p, knee[h - 2], contact[:, c], h, ext.get(s + "_toe"),
-                                  ext.get(s + "_sole_up"), toe_tip)
+                                  ext.get(s + "_sole_up"), ext.get(s + "_foot_trust"), toe_tip)
         elif h in (13, 16) and (("l" if h == 13 else "r") + "_fingers") in ext:
             s = "l" if h == 13 else "r"
-            fingers, across = ext[s + "_fingers"], ext[s + "_across"]
-            ok = (_valid(fingers) & _valid(across))[:, None]
             sign = 1.0 if s == "l" else -1.0  # the right hand's rest X points along -fingers
-            hand = _frame(sign * np.nan_to_num(fingers), np.nan_to_num(across), (0, 2))
-            g[:, i] = np.where(ok[..., None], hand, g[:, j.parent])
+            hand = _frame(sign * ext[s + "_fingers"], ext[s + "_across"], (0, 2))
+            g[:, i] = toward(g[:, j.parent], hand, ext[s + "_hand_trust"], HAND_LIMIT_DEG)
         else:  # toes, head top, hands without landmarks: no rotation of their own
             g[:, i] = g[:, j.parent]
     return g
@@ -551,34 +603,51 @@ def resample(times: np.ndarray, x: np.ndarray, new_times: np.ndarray) -> np.ndar
     return out.reshape((len(new_times),) + np.shape(x)[1:])
 
 
-def motion(result: LiftResult, fps: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def motion(result: LiftResult, fps: float | None = None) -> tuple:
     """What a BVH of ``result`` holds: (world joints (M, 17, 3), contact weights (M, 2),
-    world landmarks (M, 33, 3) or None, frame rate), resampled to ``fps`` when given
-    (uniform frames over the clip's time span; joints made rigid again)."""
+    world landmarks (M, 33, 3) or None, landmark trust (M, 33) in [0, 1] or None, frame rate),
+    resampled to ``fps`` when given (uniform frames over the clip's time span; joints made
+    rigid again). Trust comes from BlazePose's visibility (0 below 0.3, 1 above 0.7),
+    ramped over :data:`LANDMARK_TRUST_S`."""
     world = world_joints(result)
     contacts = (result.trajectory.contacts if result.trajectory is not None
                 else np.zeros((len(world), 2), bool))
     weights = footlock.contact_weights(contacts, result.fps)
     lm = landmarks_in_world(result)
+    trust = None
+    if lm is not None:  # BlazePose's per-frame 3D jitters: smooth it (NaN frames stay NaN)
+        from posecli.trajectory import fill_nan, smooth
+        seen = np.isfinite(lm).all(-1)
+        vis = getattr(result, "landmarks_visibility", None)
+        trust = np.ones(seen.shape) if vis is None else np.clip((np.nan_to_num(np.asarray(vis, float))
+                                                                 - 0.3) / 0.4, 0, 1)
+        # ramp the trust over time too, so a landmark coming and going never snaps a joint
+        # at least a frame either way: a low-rate clip's landmarks jump the most between frames
+        trust = smooth(np.where(seen, trust, 0.0), max(LANDMARK_TRUST_S * result.fps, 1.0))
+        # gaps are bridged (with little trust there) rather than cut, so nothing snaps
+        lm = smooth(fill_nan(lm), max(LANDMARK_SMOOTH_S * result.fps, 1.0)) if seen.any() else None
+        trust = trust if seen.any() else None
     if not fps or fps <= 0:
-        return world, weights, lm, float(result.fps)
+        return world, weights, lm, trust, float(result.fps)
     t = result.frame_times()
     grid = t[0] + np.arange(int(np.floor((t[-1] - t[0]) * fps + 1e-6)) + 1) / fps
     world = resample(t, world, grid)
     world = skeleton.fix_bone_lengths(world, skeleton.symmetric_bone_lengths(world))
     if lm is not None:
         lm = resample(t, lm, grid)  # NaN spreads to neighbours: those frames fall back
-    return world, resample(t, weights, grid), lm, float(fps)
+        trust = resample(t, trust, grid)
+    return world, resample(t, weights, grid), lm, trust, float(fps)
 
 
-def solve(world: np.ndarray, contact: np.ndarray | None = None, landmarks: np.ndarray | None = None
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def solve(world: np.ndarray, contact: np.ndarray | None = None, landmarks: np.ndarray | None = None,
+          trust: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians, offsets (J, 3),
-    end sites (J, 3)). contact: (N, 2) weights; landmarks: (N, 33, 3) in the world frame."""
+    end sites (J, 3)). contact: (N, 2) weights; landmarks: (N, 33, 3) in the world frame;
+    trust: (N, 33) in [0, 1] (see :func:`motion`)."""
     lengths = skeleton.symmetric_bone_lengths(world)
     offsets, ends = rest_offsets(lengths)
     toe = INDEX["LeftToeBase"]
-    g = global_rotations(world, contact, extremities(world, landmarks), offsets[toe] + ends[toe])
+    g = global_rotations(world, contact, extremities(world, landmarks, trust), offsets[toe] + ends[toe])
     return world[:, 0].copy(), euler_angles(local_rotations(g)), offsets, ends
 
 
@@ -627,7 +696,7 @@ def write(result: LiftResult, path: str | Path, scale: float = 1.0, names: str =
     if names not in NAME_PREFIXES:
         from posecli.errors import UsageError
         raise UsageError(f"unknown BVH names {names!r} ({', '.join(NAME_PREFIXES)})")
-    world, contact, lm, rate = motion(result, fps)
-    text = to_text(*solve(world, contact, lm), rate, scale, names)
+    world, contact, lm, trust, rate = motion(result, fps)
+    text = to_text(*solve(world, contact, lm, trust), rate, scale, names)
     with atomic_path(path) as tmp:
         tmp.write_text(text)
