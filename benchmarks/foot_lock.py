@@ -57,16 +57,10 @@ def measure(res, gt: np.ndarray, world_true: np.ndarray, fps: float) -> dict:
     world, weights, lm, trust, rate = bvh.motion(res)
     root, angles, offsets, ends = bvh.solve(world, weights, lm, trust)
     pos = bvh.forward_kinematics(root, angles, offsets)
-    loc = bvh.local_from_angles(angles)
-    g = np.zeros_like(loc)
-    for i, j in enumerate(bvh.JOINTS):
-        g[:, i] = loc[:, i] if j.parent < 0 else g[:, j.parent] @ loc[:, i]
-    feet = [pos[:, bvh.INDEX[s + n]] for s in ("Left", "Right") for n in ("Foot", "ToeBase")]
-    feet += [pos[:, bvh.INDEX[s + "ToeBase"]] + g[:, bvh.INDEX[s + "ToeBase"]] @ ends[bvh.INDEX[s + "ToeBase"]]
-             for s in ("Left", "Right")]
+    feet = bvh.foot_points(root, angles, offsets, ends)             # (N, 2, 2, 3) ball, tip
     # the ankle joint centre sits ANKLE_HEIGHT above the sole: compare it at that height
-    lows = [f[:, 1] - (trajectory.ANKLE_HEIGHT if k in (0, 2) else 0.0) for k, f in enumerate(feet)]
-    low = np.min(lows, axis=0)
+    low = np.minimum(np.min(pos[:, [bvh.INDEX["RightFoot"], bvh.INDEX["LeftFoot"]], 1], axis=1)
+                     - trajectory.ANKLE_HEIGHT, feet[..., 1].min(axis=(1, 2)))
     tp = (c_true & c_est).sum()
     return {"p1_mm": mpjpe(res.pose3d[:n], gt[:n]) * 1000,
             "slide_mm": float(step[planted].mean() * 1000) if planted.any() else float("nan"),

@@ -276,6 +276,7 @@ def world_rotation(up: np.ndarray) -> np.ndarray:
 # (contacts recall 0.80 -> 0.89, precision 0.59 -> 0.56 against the strict truth rule).
 STILLER_HEIGHT = 0.26
 STILL_2D_RATIO, STILL_2D_SLACK = 1.3, 0.1
+CONTACT_GAP_S = 0.07  # a contact broken for at most this long (s) is one contact
 
 
 def foot_contacts(world: np.ndarray, fps: float, height: float = ANKLE_HEIGHT + CONTACT_HEIGHT,
@@ -305,7 +306,19 @@ def foot_contacts(world: np.ndarray, fps: float, height: float = ANKLE_HEIGHT + 
     other = lambda a: a[:, ::-1]  # noqa: E731 (the other foot's value)
     not_faster = s2 <= STILL_2D_RATIO * other(s2) + STILL_2D_SLACK
     stiller = (s3 <= other(s3)) & (s2 <= other(s2)) & (ank[..., 1] <= STILLER_HEIGHT)
-    return (rule & not_faster) | stiller
+    return close_gaps((rule & not_faster) | stiller, max(1, round(CONTACT_GAP_S * fps)))
+
+
+def close_gaps(flags: np.ndarray, gap: int) -> np.ndarray:
+    """(N, K) bool -> the same with runs of False of at most ``gap`` frames between two True
+    runs filled (a planted foot flickering off for a frame is still planted)."""
+    out = np.array(flags, bool)
+    for k in range(out.shape[1]):
+        on = np.flatnonzero(out[:, k])
+        for a, b in zip(on[:-1], on[1:]):
+            if 1 < b - a <= gap + 1:
+                out[a:b, k] = True
+    return out
 
 
 @dataclass

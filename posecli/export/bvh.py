@@ -518,6 +518,28 @@ def forward_kinematics(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray
     return pos
 
 
+def global_from_angles(angles: np.ndarray) -> np.ndarray:
+    """(N, J, 3) radians -> (N, J, 3, 3) global rotations (the chain of local ones)."""
+    loc = local_from_angles(angles)
+    g = np.zeros_like(loc)
+    for i, j in enumerate(JOINTS):
+        g[:, i] = loc[:, i] if j.parent < 0 else g[:, j.parent] @ loc[:, i]
+    return g
+
+
+def foot_points(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, ends: np.ndarray
+                ) -> np.ndarray:
+    """(N, 2, 2, 3): per foot (right, left) the ball (ToeBase) and the toe tip (its End
+    Site), from a solved BVH motion (:func:`solve`)."""
+    pos = forward_kinematics(root, angles, offsets)
+    g = global_from_angles(angles)
+    out = []
+    for side in ("Right", "Left"):
+        t = INDEX[side + "ToeBase"]
+        out.append(np.stack([pos[:, t], pos[:, t] + g[:, t] @ ends[t]], axis=1))
+    return np.stack(out, axis=1)
+
+
 def curve_jumps(angles: np.ndarray, offsets: np.ndarray, orders: list[str] | None = None,
                 ends: np.ndarray | None = None, limit_deg: float = 40.0) -> dict:
     """How an animator's graph editor sees the rotation curves: jumps between frames.
