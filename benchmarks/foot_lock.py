@@ -12,7 +12,11 @@ detected once (kept in ``--cache``) and lifted twice, with ``foot_lock`` off and
   floor, over all frames, and the share of frames where it is below by more than 10 mm;
 - contacts: precision / recall of the estimated per-foot contact flags against the truth's;
 - jumps: BVH rotation-channel steps over 40 degrees between frames, and those that are the same
-  pose written another way (:func:`posecli.export.bvh.curve_jumps`).
+  pose written another way (:func:`posecli.export.bvh.curve_jumps`);
+- path: mean distance (mm) between the estimated and the true world pelvis on the floor after
+  aligning the first frame and the best turn about the vertical (the two worlds' axes differ);
+- pan: the camera's pan measured from the background (:mod:`posecli.camera_motion`) and the
+  truth's (degrees), and ``--static-camera`` to lift without the correction.
 """
 from __future__ import annotations
 
@@ -42,6 +46,17 @@ def detect_cached(video: Path, cache: Path):
     return xy, conf, found, info.width, info.height, info.fps, info.report.times
 
 
+def path_error(est: np.ndarray, true: np.ndarray) -> float:
+    """(N, 3) x2 world pelvis -> mean floor distance (m) after aligning the start and the best
+    turn about the vertical."""
+    a = est[:, [0, 2]] - est[0, [0, 2]]
+    b = true[:, [0, 2]] - true[0, [0, 2]]
+    ang = np.arctan2((a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]).sum(), (a * b).sum())
+    c, s = np.cos(ang), np.sin(ang)
+    a = a @ np.array([[c, s], [-s, c]])
+    return float(np.linalg.norm(a - b, axis=1).mean())
+
+
 def measure(res, gt: np.ndarray, world_true: np.ndarray, fps: float) -> dict:
     from posecli import trajectory
     from posecli.export import bvh
@@ -63,6 +78,7 @@ def measure(res, gt: np.ndarray, world_true: np.ndarray, fps: float) -> dict:
                      - trajectory.ANKLE_HEIGHT, feet[..., 1].min(axis=(1, 2)))
     tp = (c_true & c_est).sum()
     return {"p1_mm": mpjpe(res.pose3d[:n], gt[:n]) * 1000,
+            "path_mm": path_error(t.world[:n, 0], world_true[:n, 0]) * 1000,
             "slide_mm": float(step[planted].mean() * 1000) if planted.any() else float("nan"),
             "slide_truth_mm": float(step_true[planted].mean() * 1000) if planted.any() else float("nan"),
             "penetration_mm": float(np.maximum(-low, 0).mean() * 1000),
@@ -72,21 +88,32 @@ def measure(res, gt: np.ndarray, world_true: np.ndarray, fps: float) -> dict:
             **{f"jumps_{k}": v for k, v in bvh.curve_jumps(angles, offsets, ends=ends).items()}}
 
 
-def evaluate(video: Path, lifter, cache: Path) -> dict:
+def evaluate(video: Path, lifter, cache: Path, static: bool = False) -> dict:
     from e2e_accuracy import load_truth
-    from posecli import pipeline
+    from posecli import camera_motion, pipeline, trajectory
 
     tr = load_truth(video)
     xy, conf, found, w, h, fps, times = detect_cached(video, cache)
+    f = cache / (video.stem + ".shift.npz")
+    if not f.exists():
+        shift, measured = camera_motion.measure(video, np.where(found[:, None, None], xy, np.nan), w, h)
+        np.savez(f, shift=shift, measured=measured)
+    d = np.load(f)
+    camera = camera_motion.report(d["shift"], d["measured"], w, trajectory.default_focal(w, h))
+    moving = camera["camera_motion"] > camera_motion.MOVING_SHARE and not static
     cam = tr["joints3d_cam"]
     gt = cam - cam[:, :1]
     n = min(len(xy), len(cam))
     R, tt = tr["cam_R"][:n], tr["cam_t"][:n]
     world_true = np.einsum("nji,nkj->nki", R, cam[:n] - tt[:, None])
-    row = {"clip": video.stem, "frames": int(n)}
+    R0 = tr["cam_R"]
+    pan_true = max(np.degrees(np.arccos(np.clip((np.trace(R0[0].T @ R0[i]) - 1) / 2, -1, 1))) for i in range(n))
+    row = {"clip": video.stem, "frames": int(n), "pan_deg": camera["camera_pan_deg"],
+           "pan_true_deg": round(float(pan_true), 2), "pan_corrected": bool(moving)}
     for lock in (False, True):
         res = pipeline.lift_keypoints(xy, conf, w, h, fps, valid=found, lifter=lifter, times=times,
-                                      source=str(video), foot_lock=lock)
+                                      source=str(video), foot_lock=lock,
+                                      camera_shift=d["shift"] if moving else None, camera=camera)
         tag = "after" if lock else "before"
         row.update({f"{k}_{tag}": v for k, v in measure(res, gt, world_true, float(tr["fps"])).items()})
     return row
@@ -98,15 +125,17 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", default=None)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/posecli_footlock_cache"))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--static-camera", action="store_true", help="no pan correction")
     a = ap.parse_args(argv)
     from e2e_accuracy import find_clips
     from posecli.lifter import load_lifter
 
     lifter = load_lifter(a.weights)
-    rows = [evaluate(v, lifter, a.cache) for v in find_clips(a.clips)]
+    rows = [evaluate(v, lifter, a.cache, a.static_camera) for v in find_clips(a.clips)]
     keys = [k[:-6] for k in rows[0] if k.endswith("_after")] if rows else []
     for r in rows:
-        print(r["clip"], r["frames"])
+        print(r["clip"], r["frames"], f"pan {r['pan_deg']} deg (truth {r['pan_true_deg']}), "
+              f"corrected: {r['pan_corrected']}")
         for k in keys:
             print(f"  {k:22s} {r[k + '_before']:9.3f} -> {r[k + '_after']:9.3f}")
     if len(rows) > 1:

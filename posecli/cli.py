@@ -148,6 +148,10 @@ def lift(
     foot_lock: bool = typer.Option(LiftOptions.foot_lock, "--foot-lock/--no-foot-lock", metavar=FLAG,
                                    rich_help_panel=LIFTING,
                                    help="Pin feet in contact to the floor (or keep the raw motion)."),
+    camera_motion: bool = typer.Option(LiftOptions.camera_motion, "--camera-motion/--static-camera",
+                                       metavar=FLAG, rich_help_panel=LIFTING,
+                                       help="Measure the camera's pan from the background, warn and "
+                                            "correct the path (or assume a static camera)."),
     out_dir: Path = typer.Option(Path("."), "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT,
                                  help="Output folder (created if needed); outputs mirror the input tree."),
     formats: List[str] = typer.Option(list(LiftOptions.formats), "--format", "-f", metavar="NAMES",
@@ -200,7 +204,7 @@ def lift(
             person=person, max_people=max_people,
             weights=weights.resolve() if weights else None, backend=backend, flip=flip,
             stride=stride, rigid=rigid, plausible=plausible, root_motion=root_motion, focal=focal,
-            allow_truncated=not fail_truncated, foot_lock=foot_lock, formats=tuple(_formats(formats)),
+            allow_truncated=not fail_truncated, foot_lock=foot_lock, camera_motion=camera_motion, formats=tuple(_formats(formats)),
             bvh_scale=bvh_scale, bvh_names=bvh_names, fps=fps, threads=_threads(threads, jobs, engine), overwrite=overwrite)
         clips = batch.discover(inputs, recursive=recursive, exclude=out_dir)
         check_writable(out_dir)

@@ -6,7 +6,10 @@ flagged by :func:`posecli.trajectory.foot_contacts`) gets one point on the floor
 mean horizontal position over the run, at the flat-foot ankle height. Over the run the ankle is
 moved there, with a smooth ramp in and out over :data:`BLEND_S` either side, and each leg is
 re-solved with two-bone IK (hip fixed, thigh and shank lengths kept, the knee in the plane it
-had). The rest of the body is untouched. Small pure numpy functions, world frame (metres,
+had, bending forwards; a goal out of reach is approached smoothly). The rest of the body and the
+path are untouched: the path comes from the image, and on the rendered example the lifted legs
+sweep too little for their stride (following the planted feet instead put the path 1.2 m off);
+the IK makes them sweep, which also brings them closer to the truth (P1 124.2 -> 115.7 mm). Small pure numpy functions, world frame (metres,
 Y up, floor at Y = 0).
 """
 from __future__ import annotations
@@ -15,7 +18,8 @@ import numpy as np
 
 from posecli.trajectory import ANKLE_HEIGHT
 
-BLEND_S = 0.1          # seconds to ramp a lock in and out
+BLEND_S = 0.15         # seconds to ramp a lock in and out
+MIN_BEND_DEG = 15.0    # a leg stretched to its limit by a lock keeps the knee this bent
 MIN_CONTACT_S = 0.05   # shorter contacts are not locked (a foot brushing the floor)
 LEGS = ((1, 2, 3), (4, 5, 6))  # (hip, knee, ankle), right then left: contacts' column order
 
@@ -25,6 +29,10 @@ def contact_runs(contact: np.ndarray) -> list[tuple[int, int]]:
     c = np.concatenate([[False], np.asarray(contact, bool), [False]])
     edges = np.flatnonzero(np.diff(c.astype(int)))
     return list(zip(edges[::2], edges[1::2]))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
 def lock_targets(ankle: np.ndarray, contact: np.ndarray, fps: float,
@@ -57,16 +65,17 @@ def lock_targets(ankle: np.ndarray, contact: np.ndarray, fps: float,
     return target, weight
 
 
-def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
+def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np.ndarray,
+                hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Move a leg's ankle to ``target`` with the hip fixed and both bone lengths kept.
 
     The knee stays in the plane through the hip, the target and the old knee (it bends the way
-    it bent). A target out of reach is pulled towards the hip until the leg reaches it, nearly
-    straight.
+    it bent; with a ``hint``, the body's forward for a knee, never backwards, and where the old
+    leg was straight, on the hint's side). A target out of reach is pulled towards the hip until the leg reaches it with the
+    knee bent by :data:`MIN_BEND_DEG`.
 
     Args:
-        hip, knee, ankle, target: (N, 3).
+        hip, knee, ankle, target: (N, 3); hint: (N, 3) or None.
     Returns:
         new knee, new ankle: (N, 3).
     """
@@ -74,14 +83,29 @@ def two_bone_ik(hip: np.ndarray, knee: np.ndarray, ankle: np.ndarray, target: np
     l2 = np.linalg.norm(ankle - knee, axis=-1, keepdims=True)
     d = target - hip
     dist = np.linalg.norm(d, axis=-1, keepdims=True)
-    reach = np.clip(dist, np.abs(l1 - l2) + 1e-6, (l1 + l2) * 0.9999)
+    longest = np.sqrt(l1 ** 2 + l2 ** 2 + 2 * l1 * l2 * np.cos(np.radians(MIN_BEND_DEG)))
+    # towards the limit the reach saturates smoothly (a hard stop would kink the knee's curve)
+    knee_room = 0.06 * longest
+    soft = longest - knee_room + knee_room * np.tanh((dist - longest + knee_room) / knee_room)
+    reach = np.clip(np.where(dist > longest - knee_room, soft, dist), np.abs(l1 - l2) + 1e-6, longest)
     u = d / np.maximum(dist, 1e-9)
-    # the knee's side: the old knee's offset from the hip -> target line
-    pole = (knee - hip) - ((knee - hip) * u).sum(-1, keepdims=True) * u
+
+    def across(v):  # the part of v square to the hip -> target line
+        return v - (v * u).sum(-1, keepdims=True) * u
+
+    # the knee's side: the old knee's offset from the hip -> target line, and where the old
+    # leg was (nearly) straight, the hint's
+    pole = across(knee - hip)
+    if hint is not None:  # a knee bends forwards: a backward pole is mirrored to the front
+        h = _unit(across(hint))
+        back = (pole * h).sum(-1, keepdims=True)
+        pole = np.where(back < 0, pole - 2 * back * h, pole)
+        straight = np.linalg.norm(pole, axis=-1, keepdims=True) < 0.1 * l1
+        pole = np.where(straight, pole + 0.1 * l1 * h, pole)
     pn = np.linalg.norm(pole, axis=-1, keepdims=True)
-    fallback = np.cross(u, np.array([1.0, 0.0, 0.0]))  # any perpendicular where the leg was straight
-    pole = np.where(pn > 1e-6, pole / np.maximum(pn, 1e-9), fallback / np.maximum(
-        np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-9))
+    fallback = across(np.broadcast_to(np.array([0.0, 0.0, 1.0]), pole.shape))
+    pole = np.where(pn > 1e-6, pole, fallback)
+    pole = _unit(pole)
     along = (l1 ** 2 - l2 ** 2 + reach ** 2) / (2 * reach)   # law of cosines
     side = np.sqrt(np.maximum(l1 ** 2 - along ** 2, 0.0))
     new_knee = hip + u * along + pole * side
@@ -97,28 +121,6 @@ def contact_weights(contacts: np.ndarray, fps: float, blend_s: float = BLEND_S) 
                      for k in range(c.shape[1])], axis=1)
 
 
-def stance_path(world: np.ndarray, contacts: np.ndarray, fps: float, blend_s: float = BLEND_S
-                ) -> np.ndarray:
-    """(N, 3) horizontal shift of the whole body per frame that keeps the feet in contact still.
-
-    The root path comes from the 2D track under a static camera and a guessed focal length;
-    the lifted legs carry their own stride. Where they disagree (a panning camera, a wrong
-    focal length) a planted foot slides. Each frame's shift cancels the horizontal movement of
-    the feet in contact (weighted by their contact ramps, averaged over both feet in double
-    support); frames without contact keep the path's own movement (a jump, a flight phase).
-    The shifts accumulate: the path becomes the feet's own, which moves the body as a whole
-    and leaves every root-relative joint (and the accuracy measured on them) unchanged.
-    """
-    w = contact_weights(contacts, fps, blend_s)
-    ank = np.asarray(world, float)[:, [3, 6]]            # (N, 2, 3) right, left
-    step = np.diff(ank, axis=0)                          # (N-1, 2, 3)
-    wm = np.minimum(w[1:], w[:-1])                        # both ends of the step in contact
-    total = wm.sum(axis=1, keepdims=True)
-    d = -(wm[..., None] * step).sum(axis=1) / np.maximum(total, 1.0)
-    d[:, 1] = 0.0                                        # horizontal only: the floor stays
-    return np.concatenate([np.zeros((1, 3)), np.cumsum(d, axis=0)])
-
-
 def lock_feet(world: np.ndarray, contacts: np.ndarray, fps: float, blend_s: float = BLEND_S
               ) -> np.ndarray:
     """Pin each foot in contact to the floor (see the module docstring).
@@ -127,44 +129,20 @@ def lock_feet(world: np.ndarray, contacts: np.ndarray, fps: float, blend_s: floa
         world: (N, 17, 3) world joints, metres, Y up, floor at 0.
         contacts: (N, 2) bool, (right, left).
     Returns:
-        (N, 17, 3): the body shifted along the feet's path (:func:`stance_path`), then legs
-        re-solved where locked; every bone length kept.
+        (N, 17, 3): legs re-solved where locked (the path, hips and above as given; every bone
+        length kept).
     """
-    out = np.array(world, dtype=np.float64) + stance_path(world, contacts, fps, blend_s)[:, None]
+    out = np.array(world, dtype=np.float64)
     goals = []
     for (hip, knee, ankle), c in zip(LEGS, np.asarray(contacts, bool).T):
         target, w = lock_targets(out[:, ankle], c, fps, blend_s)
         goals.append((w > 0, out[:, ankle] + w[:, None] * (target - out[:, ankle])))
-    out[:, :, 1] -= reach_drop(out, goals, fps)[:, None]
+    forward = np.cross(out[:, 4] - out[:, 1], np.array([0.0, 1.0, 0.0]))  # hip line x up
     for (hip, knee, ankle), (on, goal) in zip(LEGS, goals):
         if on.any():
             out[on, knee], out[on, ankle] = two_bone_ik(out[on, hip], out[on, knee], out[on, ankle],
-                                                        goal[on])
+                                                        goal[on], forward[on])
     return out
-
-
-def reach_drop(world: np.ndarray, goals: list, fps: float) -> np.ndarray:
-    """(N,) metres to lower the whole body so that every locked foot can reach its floor point.
-
-    A lifted leg that is a little short, or a pelvis a little high, leaves a planted foot
-    hanging above the floor; lowering the body as a whole (smoothly, ~0.05 s) keeps every
-    root-relative joint as it was. ``goals``: per leg (locked frames (N,) bool, ankle goals (N, 3)).
-    """
-    from posecli.trajectory import smooth
-
-    need = np.zeros(len(world))
-    for (hip, knee, ankle), (on, goal) in zip(LEGS, goals):
-        leg = (np.linalg.norm(world[:, knee] - world[:, hip], axis=-1)
-               + np.linalg.norm(world[:, ankle] - world[:, knee], axis=-1)) * 0.999
-        d = goal - world[:, hip]
-        horiz = np.linalg.norm(d[:, [0, 2]], axis=-1)
-        # lowering the hip by y shortens the distance to sqrt(horiz^2 + (|dy| - y)^2)
-        fit = np.sqrt(np.maximum(leg ** 2 - horiz ** 2, 0.0))
-        need = np.maximum(need, np.where(on, np.maximum(np.abs(d[:, 1]) - fit, 0.0), 0.0))
-    k = max(1, int(round(0.05 * fps)))
-    pad = np.pad(need, k, mode="edge")
-    wide = np.max(np.stack([pad[s:s + len(need)] for s in range(2 * k + 1)]), axis=0)  # cover ramps
-    return np.maximum(smooth(wide, k), need)
 
 
 def apply(traj, fps: float):

@@ -72,7 +72,8 @@ class LiftOptions:
     None: T // 2), ``rigid`` (one length per bone), ``plausible`` (anthropometric limb ratios),
     ``root_motion`` (move the pelvis along its path), ``focal`` (px; None: the longer image
     side), ``allow_truncated`` (lift a video that ends early, with a warning), ``foot_lock``
-    (pin feet in contact to the floor, :mod:`posecli.footlock`).
+    (pin feet in contact to the floor, :mod:`posecli.footlock`), ``camera_motion`` (measure
+    the camera's pan from the background, warn, and correct the path; :mod:`posecli.camera_motion`).
     Output: ``formats`` (writer names), ``bvh_scale`` (1 metres, 100 centimetres),
     ``bvh_names`` ("plain" or "mixamo": Mixamo's ``mixamorig:`` prefix), ``fps`` (the BVH
     resampled to this rate; None: the clip's own).
@@ -95,6 +96,7 @@ class LiftOptions:
     focal: float | None = None
     allow_truncated: bool = True
     foot_lock: bool = True
+    camera_motion: bool = True
     # output
     formats: tuple[str, ...] = ("json",)
     bvh_scale: float = 1.0
@@ -143,7 +145,7 @@ class LiftOptions:
                 "rigid": self.rigid, "focal": self.focal, "root_motion": self.root_motion,
                 "plausible": self.plausible, "bvh_scale": self.bvh_scale, "person": self.person,
                 "max_people": self.max_people, "allow_truncated": self.allow_truncated,
-                "foot_lock": self.foot_lock, "bvh_names": self.bvh_names, "fps": self.fps,
+                "foot_lock": self.foot_lock, "camera_motion": self.camera_motion, "bvh_names": self.bvh_names, "fps": self.fps,
                 **({"pose_model_sha256": self.pose_model_sha256} if self.pose_model else {})}
 
     @functools.cached_property

@@ -196,7 +196,8 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                    source: str = "", progress: Progress | None = None,
                    rigid: bool = True, times: np.ndarray | None = None, plausible: bool = True,
                    root_motion: bool = True, focal: float | None = None,
-                   foot_lock: bool = True) -> LiftResult:
+                   foot_lock: bool = True, camera_shift: np.ndarray | None = None,
+                   camera: dict | None = None) -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
@@ -215,6 +216,9 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
         root_motion, focal: the world placement (:func:`posecli.trajectory.estimate`).
         foot_lock: pin feet in contact to the floor (:mod:`posecli.footlock`); the 3D joints
             follow the locked legs.
+        camera_shift, camera: the background's shift (N, 2) px since the first frame and its
+            report (:mod:`posecli.camera_motion`); the path is corrected for a pan and the
+            quality block says the camera moved. None: a static camera.
     """
     from posecli import timing
 
@@ -261,7 +265,7 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
         bones["fixed_m"] = np.round(lengths, 4).tolist()
     # the world placement assumes uniform frames: it gets the clip's (median) rate
     traj = trajectory.estimate(pose3d, xy, conf, flags, width, height, rate, focal=focal,
-                               root_motion=root_motion)
+                               root_motion=root_motion, camera_shift=camera_shift)
     if foot_lock:
         traj, pose3d = footlock.apply(traj, rate)
     if progress:
@@ -272,7 +276,7 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                                              "plausible_bones": bool(rigid and plausible)},
                       trajectory=traj, bones=bones if rigid else None,
                       times=times, timing=plan)
-    result.quality = quality.report(result, raw, flip_dis)
+    result.quality = quality.report(result, raw, flip_dis, camera)
     return result
 
 
@@ -341,9 +345,21 @@ def lift_video_all(path: str | Path, options: LiftOptions | None = None, *,
 def _lift_track(path, info, lm, lm_conf, found, det_info, options: LiftOptions, models: Models,
                 progress) -> LiftResult:
     xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
+    shift = camera = None
+    if options.camera_motion:
+        from posecli import camera_motion
+        shift, measured = camera_motion.measure(path, lm, info.width, info.height, info)
+        if len(shift) != len(xy):  # the decode disagreed with the first pass: do not guess
+            shift = None
+        else:
+            focal = options.focal or trajectory.default_focal(info.width, info.height)
+            camera = camera_motion.report(shift, measured, info.width, focal)
+            if camera["camera_motion"] <= camera_motion.MOVING_SHARE:
+                shift = None  # a static camera: its flow noise is not a pan
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
                             lifter=models.lifter, source=str(path), progress=progress,
-                            times=info.report.times, **_lift_fields(options))
+                            times=info.report.times, camera_shift=shift, camera=camera,
+                            **_lift_fields(options))
     result.kind = "video"
     result.video = info.as_dict()
     result.detector = det_info

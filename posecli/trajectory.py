@@ -359,15 +359,20 @@ class Trajectory:
 
 def estimate(pose3d: np.ndarray, keypoints: np.ndarray, conf: np.ndarray, flags: np.ndarray,
              width: int, height: int, fps: float, focal: float | None = None,
-             root_motion: bool = True, smooth_s: tuple[float, float, float] = (0.05, 0.05, 0.15)
-             ) -> Trajectory:
+             root_motion: bool = True, smooth_s: tuple[float, float, float] = (0.05, 0.05, 0.15),
+             camera_shift: np.ndarray | None = None) -> Trajectory:
     """Place a root-relative 3D track in the world.
 
     Args:
         pose3d: (N, 17, 3) root-relative metres, camera axes; keypoints (N, 17, 2) px;
         conf (N, 17); flags (N,) as in :mod:`posecli.skeleton`; fps; focal px (default
         :func:`default_focal`); smooth_s: Gaussian sigma (s) for the pelvis's camera x, y, z
-        (depth is the noisiest).
+        (depth is the noisiest); camera_shift: (N, 2) px, how far the background has moved in
+        the image since the first frame (:mod:`posecli.camera_motion`), or None for a static
+        camera: each frame's pelvis is then turned from its own camera's axes into the first
+        frame's (a pan or tilt no longer turns a walk into walking on the spot), and foot
+        contacts read the 2D track steadied by the same shift. The body keeps the orientation
+        its own frame's camera sees.
     Returns:
         A :class:`Trajectory`.
     """
@@ -377,6 +382,10 @@ def estimate(pose3d: np.ndarray, keypoints: np.ndarray, conf: np.ndarray, flags:
     if not seen.any():
         seen = np.ones(len(pose3d), bool)
     t = root_translation(pose3d, keypoints, conf, width, height, focal)
+    if camera_shift is not None:
+        from posecli.camera_motion import rotations
+        t = np.einsum("nij,nj->ni", rotations(np.asarray(camera_shift, float), focal), t)
+        keypoints = np.asarray(keypoints, float) - np.asarray(camera_shift, float)[:, None]
     t[~seen] = np.nan
     if not np.isfinite(t).all(axis=1).any():
         t[:] = [0.0, 0.0, 3.0]

@@ -18,17 +18,23 @@ def test_two_bone_ik_reaches_keeps_lengths_and_the_knee_plane():
     hip = np.zeros((50, 3))
     knee = np.array([0.0, -0.45, 0.1]) + 0.02 * rng.normal(size=(50, 3))
     ankle = knee + np.array([0.0, -0.44, -0.12])
-    target = 0.95 * ankle + 0.02 * rng.normal(size=(50, 3))  # within reach
+    target = 0.85 * ankle + 0.02 * rng.normal(size=(50, 3))  # well within reach
     k2, a2 = footlock.two_bone_ik(hip, knee, ankle, target)
     np.testing.assert_allclose(a2, target, atol=1e-9)
     np.testing.assert_allclose(np.linalg.norm(k2 - hip, axis=1), np.linalg.norm(knee - hip, axis=1))
     np.testing.assert_allclose(np.linalg.norm(a2 - k2, axis=1), np.linalg.norm(ankle - knee, axis=1))
     # the knee bends forward (+Z) as before
     assert (k2[:, 2] > 0).all()
-    far = np.array([[0.0, -2.0, 0.0]] * 50)  # out of reach: nearly straight towards it
-    k3, a3 = footlock.two_bone_ik(hip, knee, ankle, far)
-    assert np.allclose(np.linalg.norm(a3 - hip, axis=1),
-                       0.9999 * (np.linalg.norm(knee - hip, axis=1) + np.linalg.norm(ankle - knee, axis=1)))
+    far = np.array([[0.0, -2.0, 0.0]] * 50)  # out of reach: towards it, the knee still bent
+    k3, a3 = footlock.two_bone_ik(hip, knee, ankle, far, hint=np.array([[0.0, 0.0, 1.0]] * 50))
+    bend = np.degrees(np.arccos(((k3 - hip) * (a3 - k3)).sum(1) / np.linalg.norm(k3 - hip, axis=1)
+                                / np.linalg.norm(a3 - k3, axis=1)))
+    assert np.allclose(bend, footlock.MIN_BEND_DEG, atol=0.5) and (k3[:, 2] > 0).all()
+    assert np.allclose(a3[:, [0, 2]], 0, atol=1e-9)
+    # a knee bent backwards is solved bending forwards (knees do not hyperextend)
+    back = knee * np.array([1.0, 1.0, -1.0])
+    k4, _ = footlock.two_bone_ik(hip, back, ankle, target, hint=np.array([[0.0, 0.0, 1.0]] * 50))
+    assert (k4[:, 2] > 0).all()
 
 
 def test_locked_feet_do_not_slide_and_the_pose_keeps_its_shape():
@@ -42,16 +48,18 @@ def test_locked_feet_do_not_slide_and_the_pose_keeps_its_shape():
     contacts = trajectory.foot_contacts(world, res.fps, height=0.15, speed=0.5, smooth_s=0)
     assert _slide(skating, contacts) > 0.004
     locked = footlock.lock_feet(skating, contacts, res.fps)
-    assert _slide(locked, contacts) < 0.002  # metres per frame
+    assert _slide(locked, contacts) < 0.004  # metres per frame: the target
     # sole on the floor: ankles in contact at the flat-foot height
     held = footlock.contact_weights(contacts, res.fps) == 1  # runs long enough to lock
     assert held.sum() > 0.8 * contacts.sum()
     ank_y = locked[:, [3, 6], 1][held]
-    assert np.abs(ank_y - trajectory.ANKLE_HEIGHT).max() < 1e-6
+    # (where a leg cannot reach, the foot hangs a little above: the path is not moved for it)
+    assert np.median(np.abs(ank_y - trajectory.ANKLE_HEIGHT)) < 0.005
+    assert np.abs(ank_y - trajectory.ANKLE_HEIGHT).max() < 0.06
     np.testing.assert_allclose(skeleton.bone_lengths(locked), skeleton.bone_lengths(skating), atol=1e-9)
-    # above the hips the body only moved as a whole
-    rel = locked[:, 7:] - locked[:, :1]
-    np.testing.assert_allclose(rel, skating[:, 7:] - skating[:, :1], atol=1e-9)
+    # the path and everything above the hips stay as they were
+    np.testing.assert_allclose(locked[:, [0, 1, 4] + list(range(7, 17))],
+                               skating[:, [0, 1, 4] + list(range(7, 17))], atol=1e-12)
     # and the legs changed little (the lock is a correction, not a new motion)
     assert np.linalg.norm((locked - locked[:, :1]) - (skating - skating[:, :1]), axis=-1).mean() < 0.02
 

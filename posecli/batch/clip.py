@@ -121,8 +121,13 @@ def _write(clip: Clip, out_root: Path, options: LiftOptions, results: list) -> l
 
 
 def _truncation_warning(clip: Clip, result) -> str:
+    """The clip's warnings in one line: a truncated file, a moving camera."""
     from posecli.pipeline import truncation_message
-    return truncation_message(str(clip.path), result.video) if (result.video or {}).get("truncated") else ""
+    from posecli.quality import camera_warning
+    parts = [truncation_message(str(clip.path), result.video) if (result.video or {}).get("truncated") else "",
+             camera_warning(result.quality)]
+    parts = [p for p in parts if p]
+    return (f"{clip.path}: " if parts and not parts[0].startswith(str(clip.path)) else "") + "; ".join(parts)
 
 
 def _quality_line(result) -> str:
