@@ -661,16 +661,26 @@ def motion(result: LiftResult, fps: float | None = None) -> tuple:
     return world, resample(t, weights, grid), lm, trust, float(fps)
 
 
-def solve(world: np.ndarray, contact: np.ndarray | None = None, landmarks: np.ndarray | None = None,
-          trust: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians, offsets (J, 3),
-    end sites (J, 3)). contact: (N, 2) weights; landmarks: (N, 33, 3) in the world frame;
-    trust: (N, 33) in [0, 1] (see :func:`motion`)."""
-    lengths = skeleton.symmetric_bone_lengths(world)
-    offsets, ends = rest_offsets(lengths)
+def solve_rotations(world: np.ndarray, contact: np.ndarray | None = None,
+                    landmarks: np.ndarray | None = None, trust: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 17, 3) rigid world joints -> (root (N, 3), local rotations (N, J, 3, 3), offsets
+    (J, 3)): the skeleton's motion as matrices, shared by the BVH (as Euler angles) and other
+    writers. contact: (N, 2) weights; landmarks: (N, 33, 3) in the world frame; trust: (N, 33)
+    in [0, 1] (see :func:`motion`)."""
+    offsets, ends = rest_offsets(skeleton.symmetric_bone_lengths(world))
     toe = INDEX["LeftToeBase"]
     g = global_rotations(world, contact, extremities(world, landmarks, trust), offsets[toe] + ends[toe])
-    return world[:, 0].copy(), euler_angles(local_rotations(g)), offsets, ends
+    return world[:, 0].copy(), local_rotations(g), offsets
+
+
+def solve(world: np.ndarray, contact: np.ndarray | None = None, landmarks: np.ndarray | None = None,
+          trust: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(N, 17, 3) rigid world joints -> (root (N, 3), angles (N, J, 3) radians in each joint's
+    channel order, offsets (J, 3), end sites (J, 3)); arguments as :func:`solve_rotations`."""
+    root, local, offsets = solve_rotations(world, contact, landmarks, trust)
+    ends = rest_offsets(skeleton.symmetric_bone_lengths(world))[1]
+    return root, euler_angles(local), offsets, ends
 
 
 def to_text(root: np.ndarray, angles: np.ndarray, offsets: np.ndarray, ends: np.ndarray,
