@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from posecli.cli_common import CliError, ReadableCommand, check_writable, err, fail, out
+from posecli.detect2d.table import DETECTORS
 from posecli.errors import NoPersonError, PosecliError
 from posecli.options import LiftOptions, check_output, writer_options
 
