@@ -54,7 +54,7 @@ def main() -> None:
 
     lifter = load_lifter(backend=args.backend)
     t0 = time.perf_counter()
-    _, lm, conf, found, det = pipeline.detect_video(video, args.detector, args.threads)
+    _, lm, conf, found, det = pipeline.detect_video(video, detector=args.detector, threads=args.threads)
     t_detect = time.perf_counter() - t0 - t_decode
 
     xy, c = pipeline.to_h36m(np.nan_to_num(lm), conf, det["layout"])

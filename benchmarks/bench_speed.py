@@ -115,7 +115,7 @@ def stage_profile(video: Path, threads: int) -> dict:
 
     calls = count_detector_calls()
     t0 = time.perf_counter()
-    _, lm, conf, found, det = pipeline.detect_video(video, "blazepose-full", threads)
+    _, lm, conf, found, det = pipeline.detect_video(video, detector="blazepose-full", threads=threads)
     t_decode_detect = time.perf_counter() - t0
     calls.restore()
 

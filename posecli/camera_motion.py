@@ -5,7 +5,8 @@ to follow a runner turns the run into running on the spot. Here the background's
 between consecutive frames is measured with sparse optical flow (OpenCV: corners outside the
 person's box, pyramidal Lucas-Kanade, a RANSAC similarity per frame pair) and accumulated; with
 the focal length it becomes the camera's pan (yaw) and tilt (pitch) from the first frame, which
-turns each frame's root position back into the first frame's camera axes. Only rotation is
+turns each frame's root position back into the first frame's camera axes
+(:func:`posecli.trajectory.pan_rotations`). Only rotation is
 modelled (a camera on a tripod or in a hand); a camera that travels (a dolly, a drone) shows
 as a pan too, and is only flagged.
 """
@@ -88,20 +89,6 @@ def _pair_shift(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[np.ndar
         return np.zeros(2), False
     c = np.array([a.shape[1] / 2, a.shape[0] / 2, 1.0])
     return m @ c - c[:2], True
-
-
-def rotations(shift: np.ndarray, focal: float) -> np.ndarray:
-    """(N, 2) background shift px -> (N, 3, 3) camera rotations taking each frame's camera axes
-    to the first frame's (x right, y down, z forward): pan about y, then tilt about x."""
-    a = np.arctan2(-shift[:, 0], focal)   # background moving left: the camera turned right
-    b = np.arctan2(-shift[:, 1], focal)   # background moving up: the camera tilted down
-    ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
-    n = len(shift)
-    ry = np.zeros((n, 3, 3))
-    ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = ca, sa, 1, -sa, ca
-    rx = np.zeros((n, 3, 3))
-    rx[:, 0, 0], rx[:, 1, 1], rx[:, 1, 2], rx[:, 2, 1], rx[:, 2, 2] = 1, cb, sb, -sb, cb
-    return ry @ rx
 
 
 def report(shift: np.ndarray, measured: np.ndarray, width: int, focal: float) -> dict:

@@ -89,9 +89,11 @@ def _pose_model(detector: str, onnx: Path | None, checkpoint: Path | None) -> Pa
         raise CliError(str(e)) from None
 
 
-POSE_MODEL_HELP = "The detector's ONNX model, where it takes one (hrnet: HRNet-w32 COCO 256x192)."
-POSE_CHECKPOINT_HELP = ("The detector's torch checkpoint, where it takes one (hrnet: MMPose HRNet-w32 "
-                        "COCO 256x192 .pth; default: the model zoo's, downloaded once).")
+_MODELS_TAKEN = "; ".join(f"{n}: {e.model_help}" for n, e in DETECTORS.items() if e.takes_model)
+POSE_MODEL_HELP = f"The detector's ONNX model, where it takes one ({_MODELS_TAKEN})."
+POSE_CHECKPOINT_HELP = (f"The detector's torch checkpoint, where it takes one ({_MODELS_TAKEN}; "
+                        "default: its published one, downloaded once).")
+DETECTOR_HELP = f"2D detector: {' | '.join(DETECTORS)} (see `posecli info`)."
 
 
 def _threads(threads: int | None, jobs: int, engine: str) -> int:
@@ -116,7 +118,7 @@ def lift(
                                         help="Treat a video that ends before its container says "
                                              "(truncated file) as an error, not a warning."),
     detector: str = typer.Option(LiftOptions.detector, metavar="NAME", rich_help_panel=DETECTION,
-                                 help="2D detector: blazepose-lite|full|heavy or hrnet (see `posecli info`)."),
+                                 help=DETECTOR_HELP),
     pose_model: Optional[Path] = typer.Option(None, metavar="FILE.onnx", rich_help_panel=DETECTION,
                                               help=POSE_MODEL_HELP),
     pose_checkpoint: Optional[Path] = typer.Option(None, metavar="FILE.pth", rich_help_panel=DETECTION,
@@ -241,7 +243,7 @@ def export(
 ) -> None:
     """Convert an existing result JSON to other formats (bvh, mp4) without lifting again."""
     from posecli.export import output_path, write_all
-    from posecli.export.result_reader import read_result
+    from posecli.keypoints import read_result
     try:
         formats = _formats(formats)
         res = read_result(result)

@@ -16,7 +16,10 @@ from posecli.cli_common import ReadableCommand
 def register(app: typer.Typer) -> None:
     """Add the ``train``, ``evaluate`` and ``export-onnx`` commands to ``app``."""
     app.command("train", cls=ReadableCommand, help="Train the MixSTE lifter (CMU mocap + virtual cameras, HumanEva-I, "
-                              "or a VideoPose3D npz). See docs/training.md.")(train_cmd)
+                              "or a VideoPose3D npz). Options left out take the defaults of "
+                              "posecli.training.train.TrainConfig, whose model is "
+                              "posecli.lifter.COMPACT_CONFIG (the shipped lifter's). See "
+                              "docs/training.md.")(train_cmd)
     app.command("evaluate", cls=ReadableCommand, help="Evaluate lifter weights: P1/P2/MPJVE per action x subject, "
                                  "overlapping and non-overlapping windows.")(evaluate_cmd)
     app.command("export-onnx", cls=ReadableCommand, help="Export lifter weights (or, with --detector hrnet, an MMPose HRNet "
@@ -25,46 +28,48 @@ def register(app: typer.Typer) -> None:
 
 def train_cmd(
     out: Path = typer.Option(..., "-o", "--out", help="run folder (config, metrics, checkpoints)"),
-    data: str = typer.Option("cmu", help="cmu | humaneva | humaneva17 (H36M-17 layout, to fine-tune a CMU model) | path to a VideoPose3D data_3d_*.npz"),
-    data_2d: str = typer.Option("", help="VideoPose3D data_2d_*.npz (with a data_3d path)"),
-    cameras: str = typer.Option("", help="camera pickle for VideoPose3D data (Human3.6M format)"),
-    frames: int = typer.Option(81, help="window length T"),
-    width: int = typer.Option(64, help="d_m"),
-    depth: int = typer.Option(4, help="d_l"),
-    heads: int = typer.Option(4),
-    mlp_ratio: float = typer.Option(2.0),
-    drop_path: float = typer.Option(0.1, help="stochastic depth"),
-    epochs: int = typer.Option(20),
-    steps_per_epoch: int = typer.Option(100),
-    batch: int = typer.Option(32),
-    lr: float = typer.Option(1e-3),
-    lr_min: float = typer.Option(1e-5),
-    schedule: str = typer.Option("cosine", help="cosine (over all epochs) | cosine_time (over --time-limit) | exp (x lr-decay per epoch)"),
-    lr_decay: float = typer.Option(0.99),
-    warmup_steps: int = typer.Option(100),
-    weight_decay: float = typer.Option(0.1),
-    seed: int = typer.Option(0),
-    threads: int = typer.Option(1, help="torch threads"),
-    init: str = typer.Option("", help="initial weights (fine-tuning)"),
-    time_limit: float = typer.Option(0.0, help="stop after this many minutes (0: none)"),
+    data: Optional[str] = typer.Option(None, help="cmu | humaneva | humaneva17 (H36M-17 layout, to fine-tune a CMU model) | path to a VideoPose3D data_3d_*.npz"),
+    data_2d: Optional[str] = typer.Option(None, help="VideoPose3D data_2d_*.npz (with a data_3d path)"),
+    cameras: Optional[str] = typer.Option(None, help="camera pickle for VideoPose3D data (Human3.6M format)"),
+    frames: Optional[int] = typer.Option(None, help="window length T"),
+    width: Optional[int] = typer.Option(None, help="d_m"),
+    depth: Optional[int] = typer.Option(None, help="d_l"),
+    heads: Optional[int] = typer.Option(None),
+    mlp_ratio: Optional[float] = typer.Option(None),
+    drop_path: Optional[float] = typer.Option(None, help="stochastic depth"),
+    epochs: Optional[int] = typer.Option(None),
+    steps_per_epoch: Optional[int] = typer.Option(None),
+    batch: Optional[int] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None),
+    lr_min: Optional[float] = typer.Option(None),
+    schedule: Optional[str] = typer.Option(None, help="cosine (over all epochs) | cosine_time (over --time-limit) | exp (x lr-decay per epoch)"),
+    lr_decay: Optional[float] = typer.Option(None),
+    warmup_steps: Optional[int] = typer.Option(None),
+    weight_decay: Optional[float] = typer.Option(None),
+    seed: Optional[int] = typer.Option(None),
+    threads: Optional[int] = typer.Option(None, help="torch threads"),
+    init: Optional[str] = typer.Option(None, help="initial weights (fine-tuning)"),
+    time_limit: Optional[float] = typer.Option(None, help="stop after this many minutes (0: none)"),
     virtual: float = typer.Option(0.0, help="humaneva: fraction of windows seen by random virtual cameras"),
-    device: str = typer.Option("cpu", help="auto | cpu | cuda (bf16 autocast on cuda)"),
-    workers: int = typer.Option(0, help="processes making training windows (0: none, in the training process)"),
-    more_data: bool = typer.Option(False, help="cmu: add cmu_more.npz (held-out subjects stay out)"),
-    clean: bool = typer.Option(False, help="cmu: drop T-pose frames and bad clips, move the Daz rig's hips"),
-    aug: str = typer.Option("v2", help="cmu augmentation: v2 (shipped v2 lifter) | v3 (high cameras, tumbles, limb spread 12 %)"),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda (bf16 autocast on cuda)"),
+    workers: Optional[int] = typer.Option(None, help="processes making training windows (0: none, in the training process)"),
+    more_data: Optional[bool] = typer.Option(None, help="cmu: add cmu_more.npz (held-out subjects stay out)"),
+    clean: Optional[bool] = typer.Option(None, help="cmu: drop T-pose frames and bad clips, move the Daz rig's hips"),
+    aug: Optional[str] = typer.Option(None, help="cmu augmentation: v2 (shipped v2 lifter) | v3 (high cameras, tumbles, limb spread 12 %)"),
     resume: bool = typer.Option(False, help="continue the run in OUT from its last.pt"),
     progress: bool = typer.Option(True, help="rich progress bars"),
 ) -> None:
     from posecli.training.train import TrainConfig, train
 
-    cfg = TrainConfig(data=data, data_2d=data_2d, cameras=cameras, frames=frames, width=width,
-                      depth=depth, heads=heads, mlp_ratio=mlp_ratio, drop_path=drop_path, epochs=epochs,
-                      steps_per_epoch=steps_per_epoch, batch=batch, lr=lr, lr_min=lr_min,
-                      schedule=schedule, lr_decay=lr_decay, warmup_steps=warmup_steps,
-                      weight_decay=weight_decay, seed=seed, threads=threads, init=init,
-                      time_limit_min=time_limit, device=device, workers=workers, more_data=more_data,
-                      clean=clean, aug=aug, extra={"virtual": virtual})
+    given = {"data": data, "data_2d": data_2d, "cameras": cameras, "frames": frames, "width": width,
+             "depth": depth, "heads": heads, "mlp_ratio": mlp_ratio, "drop_path": drop_path,
+             "epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch": batch, "lr": lr,
+             "lr_min": lr_min, "schedule": schedule, "lr_decay": lr_decay,
+             "warmup_steps": warmup_steps, "weight_decay": weight_decay, "seed": seed,
+             "threads": threads, "init": init, "time_limit_min": time_limit, "device": device,
+             "workers": workers, "more_data": more_data, "clean": clean, "aug": aug}
+    # options left out keep TrainConfig's defaults (the model's: posecli.lifter.COMPACT_CONFIG)
+    cfg = TrainConfig(**{k: v for k, v in given.items() if v is not None}, extra={"virtual": virtual})
     train(cfg, out, resume=resume, progress=progress)
 
 

@@ -103,9 +103,9 @@ def _lift_file(source, options: LiftOptions, models: Models, progress) -> LiftRe
     from posecli.keypoints import read_keypoints
     kp = read_keypoints(source)
     xy, conf = to_h36m(kp.xy, kp.conf, kp.layout)
-    return _finish(lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
-                                  lifter=models.lifter, source=str(source), progress=progress,
-                                  times=kp.times, **_lift_fields(options)))
+    return lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
+                          lifter=models.lifter, source=str(source), progress=progress,
+                          times=kp.times, **_lift_fields(options))
 
 
 def _lift_fields(options: LiftOptions) -> dict:
@@ -277,6 +277,7 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                       trajectory=traj, bones=bones if rigid else None,
                       times=times, timing=plan)
     result.quality = quality.report(result, raw, flip_dis, camera)
+    result.world_joints()  # once, here: the writers only write
     return result
 
 
@@ -364,11 +365,6 @@ def _lift_track(path, info, lm, lm_conf, found, det_info, options: LiftOptions, 
     result.video = info.as_dict()
     result.detector = det_info
     result.landmarks, result.landmark_conf = lm, lm_conf
-    return _finish(result)
-
-
-def _finish(result: LiftResult) -> LiftResult:
-    """The last step of every lift: nothing yet beyond the result itself."""
     return result
 
 

@@ -23,6 +23,8 @@ class LiftResult:
     video:     how the video was read: SAR, rotation, frames expected/decoded (None for keypoints).
     trajectory: the estimated placement in the world (:class:`posecli.trajectory.Trajectory`:
         world joints, foot contacts, floor), None when not estimated.
+    world:     (N, 17, 3) the rigid world joints (metres, Y up) that the BVH and MP4 writers
+        draw: :func:`world_joints`, computed once (by the pipeline, or on first use).
     bones: the clip's bone lengths before / after the plausibility step (None without --rigid).
     quality: the per-clip quality report (:mod:`posecli.quality`).
     provenance: what a batch records so a rerun can skip the clip (see posecli.batch).
@@ -46,6 +48,7 @@ class LiftResult:
     video: dict | None = None
     version: str = field(default=__version__)
     trajectory: "Trajectory | None" = None  # noqa: F821 (posecli.trajectory)
+    world: np.ndarray | None = None  # (N, 17, 3) rigid world joints, metres, Y up: world_joints()
     bones: dict | None = None
     quality: dict | None = None  # posecli.quality.report
 
@@ -58,3 +61,32 @@ class LiftResult:
     @property
     def num_frames(self) -> int:
         return len(self.pose3d)
+
+    def world_joints(self) -> np.ndarray:
+        """(N, 17, 3) world joints, metres, Y up (:func:`world_joints`), computed once."""
+        if self.world is None:
+            self.world = world_joints(self)
+        return self.world
+
+
+def world_joints(result: LiftResult) -> np.ndarray:
+    """The (N, 17, 3) world joints (metres, Y up) a BVH of ``result`` reproduces.
+
+    The result's estimated world placement when it has one; otherwise the root-relative camera
+    pose turned to Y up (x, -y, -z). Made rigid (one length per bone) with the pelvis at
+    mid-hips and the hip line square to the lower spine if it is not already, since a BVH
+    skeleton has fixed offsets (:func:`posecli.trajectory.square_hips`).
+    """
+    from posecli import skeleton, trajectory
+
+    if result.trajectory is not None:
+        w = np.asarray(result.trajectory.world, float)
+    else:
+        w = np.asarray(result.pose3d, float) * np.array([1.0, -1.0, -1.0])
+    lengths = skeleton.symmetric_bone_lengths(w)
+    if (np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6
+            or np.abs(w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6
+            or np.abs(trajectory.square_hips(w) - w).max() > 1e-6):  # not rigid or not square
+        w = skeleton.fix_bone_lengths(trajectory.square_hips(trajectory.symmetric_hips(w)), lengths)
+    return w
+

@@ -357,6 +357,20 @@ class Trajectory:
         }
 
 
+def pan_rotations(shift: np.ndarray, focal: float) -> np.ndarray:
+    """(N, 2) background shift px -> (N, 3, 3) camera rotations taking each frame's camera axes
+    to the first frame's (x right, y down, z forward): pan about y, then tilt about x."""
+    a = np.arctan2(-shift[:, 0], focal)   # background moving left: the camera turned right
+    b = np.arctan2(-shift[:, 1], focal)   # background moving up: the camera tilted down
+    ca, sa, cb, sb = np.cos(a), np.sin(a), np.cos(b), np.sin(b)
+    n = len(shift)
+    ry = np.zeros((n, 3, 3))
+    ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = ca, sa, 1, -sa, ca
+    rx = np.zeros((n, 3, 3))
+    rx[:, 0, 0], rx[:, 1, 1], rx[:, 1, 2], rx[:, 2, 1], rx[:, 2, 2] = 1, cb, sb, -sb, cb
+    return ry @ rx
+
+
 def estimate(pose3d: np.ndarray, keypoints: np.ndarray, conf: np.ndarray, flags: np.ndarray,
              width: int, height: int, fps: float, focal: float | None = None,
              root_motion: bool = True, smooth_s: tuple[float, float, float] = (0.05, 0.05, 0.15),
@@ -383,8 +397,7 @@ def estimate(pose3d: np.ndarray, keypoints: np.ndarray, conf: np.ndarray, flags:
         seen = np.ones(len(pose3d), bool)
     t = root_translation(pose3d, keypoints, conf, width, height, focal)
     if camera_shift is not None:
-        from posecli.camera_motion import rotations
-        t = np.einsum("nij,nj->ni", rotations(np.asarray(camera_shift, float), focal), t)
+        t = np.einsum("nij,nj->ni", pan_rotations(np.asarray(camera_shift, float), focal), t)
         keypoints = np.asarray(keypoints, float) - np.asarray(camera_shift, float)[:, None]
     t[~seen] = np.nan
     if not np.isfinite(t).all(axis=1).any():

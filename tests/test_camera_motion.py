@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from posecli import camera_motion
+from posecli import camera_motion, trajectory
 
 
 def _frames(n: int, step: tuple[float, float], size=(240, 320)):
@@ -42,7 +42,7 @@ def test_a_pan_is_measured_and_a_still_camera_is_not():
 def test_rotations_turn_with_the_camera():
     # the background moved left by f (45 degrees at focal f): the camera turned right, so a
     # point straight ahead now was 45 degrees to the right in the first frame's axes
-    r = camera_motion.rotations(np.array([[0.0, 0.0], [-500.0, 0.0]]), 500.0)
+    r = trajectory.pan_rotations(np.array([[0.0, 0.0], [-500.0, 0.0]]), 500.0)
     np.testing.assert_allclose(r[0], np.eye(3), atol=1e-12)
     ahead = r[1] @ np.array([0.0, 0.0, 1.0])
     np.testing.assert_allclose(ahead, [np.sqrt(0.5), 0.0, np.sqrt(0.5)], atol=1e-9)

@@ -240,3 +240,13 @@ def test_joints_outside_the_picture_are_marked(tmp_path, tiny_weights):
     marked = [i for i, f in enumerate(out["frames"]) if 13 in f.get("outside", [])]
     assert marked == list(range(10, 20))
     assert all("outside" not in f for i, f in enumerate(out["frames"]) if not 10 <= i < 20)
+
+
+def test_lift_help_reads_plainly():
+    """Usage `posecli lift [OPTIONS] INPUTS...`, options in panels, no type noise."""
+    r = CliRunner().invoke(app, ["lift", "--help"], prog_name="posecli", env={"COLUMNS": "120"})
+    assert r.exit_code == 0
+    assert "posecli lift [OPTIONS] INPUTS..." in r.output
+    for panel in ("Input", "Detection", "Lifting", "Output", "Batches and cluster"):
+        assert f"─ {panel} ─" in r.output, panel
+    assert "<bool>" not in r.output and "<list[str]>" not in r.output and "{inputs}" not in r.output

@@ -31,7 +31,7 @@ def test_fk_of_written_file_reproduces_world_joints(tmp_path, spin):
     names, pos, frame_time = fk_from_file(path)
     assert names[0] == "Hips" and "LeftForeArm" in names
     assert frame_time == pytest.approx(1 / res.fps, rel=1e-12)
-    world = bvh.world_joints(res)
+    world = res.world_joints()
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     err = np.linalg.norm(pos[:, idx] - world, axis=-1)
     assert err.max() < 1e-3  # metres: within 1 mm in every frame
@@ -56,12 +56,12 @@ def test_scale_and_rest_pose_on_the_floor(tmp_path):
     lengths = np.linalg.norm(offsets, axis=1)
     thigh = lengths[names.index("RightLeg")]
     assert 30 < thigh < 60  # centimetres
-    m = parse_bvh(bvh.to_text(*bvh.solve(bvh.world_joints(res)), res.fps, 1.0))[-1]
+    m = parse_bvh(bvh.to_text(*bvh.solve(res.world_joints()), res.fps, 1.0))[-1]
     np.testing.assert_allclose(motion[:, :3], m[:, :3] * 100, atol=1e-3)
     # the rest pose (every rotation 0, the root at its OFFSET) stands on the floor: the lowest
     # point (toe end sites) at height 0, the hips at leg length + ankle height
     rest = bvh.forward_kinematics(offsets[:1] / 100, np.zeros((1, len(names), 3)), offsets / 100)[0]
-    _, ends = bvh.rest_offsets(bvh.skeleton.symmetric_bone_lengths(bvh.world_joints(res)))
+    _, ends = bvh.rest_offsets(bvh.skeleton.symmetric_bone_lengths(res.world_joints()))
     toe_tip = rest[names.index("LeftToeBase")] + ends[names.index("LeftToeBase")]
     assert abs(toe_tip[1]) < 1e-6 and rest[:, 1].min() > -1e-6
     assert rest[names.index("LeftFoot"), 1] == pytest.approx(0.09)
@@ -99,7 +99,7 @@ def test_fps_resamples_the_bvh(tmp_path):
     span = res.frame_times()[-1] - res.frame_times()[0]
     assert frame_time == pytest.approx(1 / 60) and frames == int(span * 60 + 1e-6) + 1
     # the pelvis at the resampled times lies on the original path
-    orig = bvh.world_joints(res)[:, 0]
+    orig = res.world_joints()[:, 0]
     t = res.frame_times()
     mid = np.interp(t[0] + 1 / 60 * 10, t, orig[:, 2])
     assert motion[10, 2] == pytest.approx(mid, abs=2e-3)
@@ -142,7 +142,7 @@ def test_blender_importer_gives_the_same_world_joints(tmp_path):
     names = [j.name for j in bvh.JOINTS]
     got = np.array([[f[n] for n in names] for f in doc["frames"]])
     assert len(got) == res.num_frames
-    world = bvh.world_joints(res)
+    world = res.world_joints()
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     err = np.linalg.norm(got[:, idx] - world, axis=-1)
     assert err.max() < 1e-3, f"max {err.max() * 1000:.3f} mm"
@@ -162,7 +162,7 @@ def hard_motion(n: int = 120) -> np.ndarray:
     knee flickering 3 degrees either side of straight (noise on a straight leg), the left arm
     swung forward and up overhead and the right arm down along the body, while the body turns
     about the vertical."""
-    p0 = bvh.world_joints(truth_result())[0]
+    p0 = truth_result().world_joints()[0]
     rng = np.random.default_rng(0)
     out = np.zeros((n, 17, 3))
     t = np.linspace(0, 1, n)

@@ -12,7 +12,7 @@ from conftest import REPO
 from posecli.cli import app
 from posecli.export import bvh
 from posecli.export.json import schema
-from posecli.export.result_reader import read_result
+from posecli.keypoints import read_result
 from test_export_bvh import fk_from_file
 
 EXAMPLE_KP = REPO / "examples" / "cmu_07_05_walk.keypoints.json"

@@ -117,3 +117,28 @@ def test_cli_lifts_every_person_and_lists_tracks(mp, example, tmp_path, tiny_wei
     assert one["detector"]["person"]["track_id"] == ids[1]
     r = run("lift", video, "-o", tmp_path / "bad", "--weights", tiny_weights, "--person", 9)
     assert r.exit_code == 1 and "no person with id 9" in r.output
+
+
+def test_python_api_lifts_every_person(mp, example, tmp_path, tiny_weights):
+    """`posecli.lift(video, person="all")` returns one result per person, ordered by track id,
+    each on its own half of the picture; the same models serve the next clip unchanged."""
+    import posecli
+    from conftest import write_video
+    from posecli.options import LiftOptions
+    from posecli.pipeline import Models
+
+    clip, _ = mp.side_by_side(*example)
+    video = write_video(tmp_path / "two.mp4", list(clip[60:100]), fps=30)
+    options = LiftOptions(person="all", weights=tiny_weights)
+    models = Models(options)
+    results = posecli.lift(video, options, models=models)
+    assert isinstance(results, list) and len(results) == 2
+    assert [r.detector["person"]["track_id"] for r in results] == [1, 2]
+    x = [np.nanmean(r.keypoints[:, 0, 0]) for r in results]
+    assert (x[0] < 640) != (x[1] < 640)
+    assert all(r.world_joints().shape == (40, 17, 3) for r in results)
+    again = posecli.lift(video, options, models=models)  # reused tracker: reset, same answer
+    for a, b in zip(results, again):
+        np.testing.assert_array_equal(a.pose3d, b.pose3d)
+    one = posecli.lift(video, person="auto", weights=tiny_weights)
+    assert not isinstance(one, list) and one.detector["person"]["track_id"] in (1, 2)

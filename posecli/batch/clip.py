@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from posecli.batch.inputs import Clip
-from posecli.batch.records import (is_complete, provenance, record_format, record_path,
+from posecli.batch.records import (is_complete, provenance, record_format,
                                    recorded_frames, sidecar)
 from posecli.errors import PosecliError
 from posecli.options import LiftOptions

@@ -8,6 +8,8 @@ Two detectors share the person detector, the crops and the tracker:
 This package depends on numpy, OpenCV and ai-edge-litert (imported when a detector is created);
 HRNet also on onnxruntime or torch. Modules, from the bottom up:
 
+- ``table``: detectors by name (how to build each, its layout, weights, model-file option):
+  what the command line, ``posecli info``, the pipeline and ``export-onnx`` ask
 - ``boxes``: SSD anchors, box decoding, IoU, NMS (any single-shot detector)
 - ``crops``: rotated square regions of interest and the frame <-> crop warps
 - ``runtime``: the TFLite runner (one base class for every model)

@@ -43,8 +43,9 @@ class DetectorEntry:
         given = onnx or checkpoint
         if not self.takes_model:
             if given is not None:
-                raise ValueError(f"--pose-model and --pose-checkpoint are not for --detector {self.name}"
-                                 f" (only for {', '.join(n for n, e in DETECTORS.items() if e.takes_model)})")
+                takers = " or ".join(n for n, e in DETECTORS.items() if e.takes_model)
+                raise ValueError(f"--pose-model and --pose-checkpoint are for --detector {takers}, "
+                                 f"not {self.name}")
             return None
         if onnx is not None and onnx.suffix.lower() != ".onnx":
             raise ValueError(f"--pose-model {onnx}: expected an .onnx file (a .pth goes to --pose-checkpoint)")
@@ -107,8 +108,7 @@ DETECTORS: dict[str, DetectorEntry] = {
     **{n: _blazepose(n) for n in ("blazepose-lite", "blazepose-full", "blazepose-heavy")},
     "hrnet": DetectorEntry("hrnet", "coco17", "MMPose HRNet-w32 COCO 256x192 (downloaded on first use)",
                            _hrnet_build, _hrnet_default, _hrnet_export, _hrnet_row,
-                           "an HRNet-w32 COCO 256x192 ONNX file (--pose-model) or MMPose .pth "
-                           "checkpoint (--pose-checkpoint)"),
+                           "an HRNet-w32 COCO 256x192 as MMPose trains it"),
 }
 
 

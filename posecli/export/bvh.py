@@ -579,28 +579,6 @@ def curve_jumps(angles: np.ndarray, offsets: np.ndarray, orders: list[str] | Non
             "max_step_deg": round(float(step.max()), 2) if step.size else 0.0}
 
 
-def world_joints(result: LiftResult) -> np.ndarray:
-    """The (N, 17, 3) world joints (metres, Y up) a BVH of ``result`` reproduces.
-
-    The result's estimated world placement when it has one; otherwise the root-relative camera
-    pose turned to Y up (x, -y, -z). Made rigid (one length per bone) with the pelvis at
-    mid-hips and the hip line square to the lower spine if it is not already, since a BVH
-    skeleton has fixed offsets.
-    """
-    from posecli import trajectory
-
-    if result.trajectory is not None:
-        w = np.asarray(result.trajectory.world, float)
-    else:
-        w = np.asarray(result.pose3d, float) * np.array([1.0, -1.0, -1.0])
-    lengths = skeleton.symmetric_bone_lengths(w)
-    if (np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6
-            or np.abs(w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6
-            or np.abs(trajectory.square_hips(w) - w).max() > 1e-6):
-        w = skeleton.fix_bone_lengths(trajectory.square_hips(trajectory.symmetric_hips(w)), lengths)
-    return w
-
-
 def landmarks_in_world(result: LiftResult) -> np.ndarray | None:
     """(N, 33, 3) BlazePose world landmarks turned into the world frame (Y up), or None.
 
@@ -631,7 +609,7 @@ def motion(result: LiftResult, fps: float | None = None) -> tuple:
     resampled to ``fps`` when given (uniform frames over the clip's time span; joints made
     rigid again). Trust comes from BlazePose's visibility (0 below 0.3, 1 above 0.7),
     ramped over :data:`LANDMARK_TRUST_S`."""
-    world = world_joints(result)
+    world = result.world_joints()
     contacts = (result.trajectory.contacts if result.trajectory is not None
                 else np.zeros((len(world), 2), bool))
     weights = footlock.contact_weights(contacts, result.fps)

@@ -8,8 +8,8 @@
 
 The lifter knows only arrays: nothing here reads video, runs detectors or imports training.
 """
-from posecli.lifter.model import PAPER_CONFIG, LifterConfig, MixSTE, count_parameters, load_model, save_checkpoint
+from posecli.lifter.model import COMPACT_CONFIG, PAPER_CONFIG, LifterConfig, MixSTE, count_parameters, load_model, save_checkpoint
 from posecli.lifter.runtime import DEFAULT_WEIGHTS, Lifter, from_model, load_lifter, torch_forward
 
-__all__ = ["DEFAULT_WEIGHTS", "PAPER_CONFIG", "Lifter", "LifterConfig", "MixSTE", "count_parameters",
+__all__ = ["COMPACT_CONFIG", "DEFAULT_WEIGHTS", "PAPER_CONFIG", "Lifter", "LifterConfig", "MixSTE", "count_parameters",
            "from_model", "load_lifter", "load_model", "save_checkpoint", "torch_forward"]

@@ -40,6 +40,9 @@ class LifterConfig:
 
 
 PAPER_CONFIG = LifterConfig()  # d_m=512, d_l=8, 8 heads, MLP ratio 2, T=243: ~33.7 M parameters
+#: the shipped lifter's configuration (T=81, d_m=64, d_l=4, 4 heads: 274,819 parameters), and what
+#: ``posecli train`` trains unless told otherwise (training.train.TrainConfig takes it from here)
+COMPACT_CONFIG = LifterConfig(frames=81, width=64, depth=4, heads=4)
 
 
 class Attention(nn.Module):

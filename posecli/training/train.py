@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from posecli.files import atomic_path
-from posecli.lifter import LifterConfig, MixSTE, count_parameters, from_model, save_checkpoint
+from posecli.lifter import COMPACT_CONFIG, LifterConfig, MixSTE, count_parameters, from_model, save_checkpoint
 from posecli.skeleton import H36M17, HUMANEVA15, HUMANEVA15_TO_H36M17, Layout
 from posecli.training.augment import AUG_V3, CmuAug
 from posecli.training.datasets import MixedSampler, SequenceSampler, humaneva_as_h36m, load_humaneva, load_vp3d
@@ -33,13 +33,14 @@ class TrainConfig:
     cameras: str = ""              # camera pickle for VideoPose3D data
     train_subjects: tuple[str, ...] = ()
     test_subjects: tuple[str, ...] = ()
-    frames: int = 81
-    width: int = 64
-    depth: int = 4
-    heads: int = 8
-    mlp_ratio: float = 2.0
-    drop_path: float = 0.1
-    dropout: float = 0.0
+    # the model: defaults from the one lifter configuration (posecli.lifter.COMPACT_CONFIG)
+    frames: int = COMPACT_CONFIG.frames
+    width: int = COMPACT_CONFIG.width
+    depth: int = COMPACT_CONFIG.depth
+    heads: int = COMPACT_CONFIG.heads
+    mlp_ratio: float = COMPACT_CONFIG.mlp_ratio
+    drop_path: float = COMPACT_CONFIG.drop_path
+    dropout: float = COMPACT_CONFIG.dropout
     epochs: int = 20
     steps_per_epoch: int = 100
     batch: int = 32
