@@ -241,7 +241,8 @@ def export(
     fps: Optional[float] = typer.Option(None, metavar="RATE",
                                         help="Resample the BVH to this frame rate (default: the video's own)."),
 ) -> None:
-    """Convert an existing result JSON to other formats (bvh, mp4) without lifting again."""
+    """Convert an existing result JSON to other formats (bvh, mp4, html, glb, trc, csv) without
+    lifting again."""
     from posecli.export import output_path, write_all
     from posecli.keypoints import read_result
     try:
@@ -262,6 +263,35 @@ def export(
             out.print(f"wrote {p}", highlight=False)
     except PosecliError as e:
         fail(str(e))
+
+
+@app.command(cls=ReadableCommand)
+def view(
+    results: List[Path] = typer.Argument(..., metavar="RESULT.json",
+                                         help="posecli result JSON file(s); several (e.g. the people "
+                                              "of one clip) share one page."),
+    no_open: bool = typer.Option(False, "--no-open", metavar=FLAG,
+                                 help="Only write the page and print its path."),
+) -> None:
+    """Open a result in the browser: writes the offline 3D viewer page (as `-f html`) to a
+    temporary file and opens it."""
+    import tempfile
+    import webbrowser
+
+    from posecli.export.html import write
+    from posecli.keypoints import read_result
+    try:
+        people = [read_result(r) for r in results]
+        fd, name = tempfile.mkstemp(prefix=f"posecli-{results[0].stem}-", suffix=".html")
+        os.close(fd)
+        write(people[0], Path(name), people=people)
+    except PosecliError as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"cannot write the page: {e.strerror or e}")
+    out.print(f"wrote {name}", highlight=False)
+    if not no_open and not webbrowser.open(Path(name).resolve().as_uri()):
+        err.print(f"could not start a browser; open {name} yourself", highlight=False)
 
 
 @app.command(cls=ReadableCommand)

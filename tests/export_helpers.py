@@ -71,3 +71,21 @@ def parse_bvh(text: str):
     frame_time = float(lines[i + 2].split()[2])
     motion = np.array([[float(v) for v in ln.split()] for ln in lines[i + 3:] if ln])
     return names, parents, np.array(offsets), channels, frames, frame_time, motion
+
+
+def blender_joint_positions(exe: str, script: str, src: Path, tmp_path: Path) -> dict:
+    """Run ``tests/<script>`` in Blender (``exe``) on ``src``; returns the JSON it writes (per
+    frame, every bone head's world position in the file's own axes). Skips when Blender's
+    Python lacks numpy (Debian's glTF importer needs apt python3-numpy)."""
+    import json
+    import subprocess
+
+    import pytest
+
+    out = tmp_path / "blender.json"
+    r = subprocess.run([exe, "-b", "--factory-startup", "--python", str(REPO / "tests" / script), "--",
+                        str(src), str(out)], capture_output=True, text=True, timeout=300)
+    if "No module named 'numpy'" in r.stdout + r.stderr:
+        pytest.skip("Blender's Python has no numpy (apt-get install python3-numpy)")
+    assert r.returncode == 0 and out.exists(), r.stdout[-2000:] + r.stderr[-2000:]
+    return json.loads(out.read_text())

@@ -107,11 +107,15 @@ def _write(clip: Clip, out_root: Path, options: LiftOptions, results: list) -> l
     record = record_format(options)
     order = [f for f in options.formats if f != record] + ([record] if record else [])
     paths: list[Path] = []
+    together = ["html"] if options.per_person and "html" in order else []  # one page, everyone
     for result in results:
         result.provenance = provenance(clip, options)
         who = (result.detector or {}).get("person") if options.per_person else None
-        paths += write_all(result, out_dir, order, options.writer_options(),
+        paths += write_all(result, out_dir, [f for f in order if f not in together],
+                           options.writer_options(),
                            suffix=f".person{who['track_id']}" if who else "")
+    if together and results:
+        paths += write_all(results[0], out_dir, together, {"html": {"people": results}})
     if record is None:
         with atomic_path(sidecar(clip, out_root)) as tmp:
             tmp.write_text(json.dumps({"provenance": provenance(clip, options),

@@ -23,11 +23,23 @@ def _mp4_writer(result: LiftResult, path: Path, **options) -> None:
     write(result, path, **options)
 
 
+def _lazy(module: str) -> Callable[..., None]:
+    """The ``write(result, path, **options)`` of ``posecli.export.<module>``, imported when called."""
+    def writer(result: LiftResult, path: Path, **options) -> None:
+        from importlib import import_module
+        import_module(f"posecli.export.{module}").write(result, path, **options)
+    return writer
+
+
 # name -> (file suffix, writer(result, path, **options))
 WRITERS: dict[str, tuple[str, Callable[..., None]]] = {
     "json": (".json", _json_writer),
     "bvh": (".bvh", _bvh_writer),
     "mp4": (".mp4", _mp4_writer),
+    "html": (".html", _lazy("html")),
+    "glb": (".glb", _lazy("glb")),
+    "trc": (".trc", _lazy("trc")),
+    "csv": (".csv", _lazy("csv")),
 }
 
 
