@@ -1,7 +1,6 @@
 """BVH writer: forward kinematics of the written file, continuity, and Blender's own importer."""
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export_helpers import REPO, parse_bvh, truth_result
+from export_helpers import blender_joint_positions, parse_bvh, truth_result
 from posecli.export import bvh, write_all
 
 
@@ -132,12 +131,7 @@ def test_blender_importer_gives_the_same_world_joints(tmp_path):
         pytest.skip("Blender is not installed (apt-get install -y --no-install-recommends blender)")
     res = truth_result(spin=True)
     (path,) = write_all(res, tmp_path, ["bvh"])
-    out = tmp_path / "blender.json"
-    r = subprocess.run([exe, "-b", "--factory-startup", "--python",
-                        str(REPO / "tests" / "blender_bvh_positions.py"), "--", str(path), str(out)],
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and out.exists(), r.stdout[-2000:] + r.stderr[-2000:]
-    doc = json.loads(out.read_text())
+    doc = blender_joint_positions(exe, "blender_bvh_positions.py", path, tmp_path)
     assert doc["fps"] == pytest.approx(res.fps)
     names = [j.name for j in bvh.JOINTS]
     got = np.array([[f[n] for n in names] for f in doc["frames"]])
