@@ -21,7 +21,13 @@ Per clip, it reports
 - P1 / P2 / MPJVE (mm) of the full pipeline (video -> detector -> lifter) against the truth,
   root-relative (MPJPE, Procrustes-aligned MPJPE, velocity error per frame);
 - the same three for the lifter fed the ground-truth 2D (``joints2d``, confidence 1), so one
-  sees what the lifter costs on its own and what the detector adds.
+  sees what the lifter costs on its own and what the detector adds;
+- P1/P2/MPJVE on the 14 joints MediaPipe's world landmarks also measure (``P1/14`` ...);
+- knee: the median knee flexion (degrees, both legs, all frames; 0 = straight leg) of the
+  pipeline's 3D, and kneeT the truth's (a crouching lifter shows as knee >> kneeT).
+
+``--mediapipe DIR`` puts MediaPipe's figures for the same clips beside ours: DIR holds the
+per-clip JSON files written by ``benchmarks/mediapipe_accuracy.py --out-dir DIR``.
 """
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))   # this checkout's posecli, whichever one is installed
+from posecli.training.metrics import knee_flexion_deg, median_knee  # noqa: E402,F401  (numpy only)
 DEFAULT_DIR = Path("/work/cache/rendered")
 
 # BlazePose landmark -> H36M joint, for the 12 limb joints both layouts measure directly.
@@ -117,6 +125,7 @@ def evaluate_clip(video: Path, lifter, detector: str, pose_model: str | None = N
         "per_joint_gt2d_p1": (np.linalg.norm(g - gt, axis=-1).mean(0) * mm).tolist(),
         "per_joint_2d17_px": err17[found].mean(0).tolist() if found.any() else [],
         **score14(pred, gt),
+        "knee_med": median_knee(pred), "knee_med_gt": median_knee(gt), "gt2d_knee_med": median_knee(g),
         "seconds": seconds,
     }
 
@@ -125,28 +134,66 @@ COLS = [("clip", "{:<22}", 22), ("frames", "{:>6}", 6), ("detected", "{:>5.0%}",
         ("person_px", "{:>6.0f}", 6), ("err2d_limbs_px", "{:>6.1f}", 6), ("err2d_17_px", "{:>6.1f}", 6),
         ("p1", "{:>6.1f}", 6), ("p2", "{:>6.1f}", 6), ("mpjve", "{:>6.1f}", 6),
         ("gt2d_p1", "{:>6.1f}", 6), ("gt2d_p2", "{:>6.1f}", 6), ("gt2d_mpjve", "{:>6.1f}", 6),
-        ("p1_14", "{:>6.1f}", 6), ("p2_14", "{:>6.1f}", 6), ("mpjve_14", "{:>6.1f}", 6)]
+        ("p1_14", "{:>6.1f}", 6), ("p2_14", "{:>6.1f}", 6), ("mpjve_14", "{:>6.1f}", 6),
+        ("knee_med", "{:>5.1f}", 5), ("knee_med_gt", "{:>5.1f}", 5)]
 HEAD = ("clip", "frames", "det%", "height", "2D px", "2D17", "P1", "P2", "MPJVE", "gtP1", "gtP2",
-        "gtVE", "P1/14", "P2/14", "VE/14")
+        "gtVE", "P1/14", "P2/14", "VE/14", "knee", "kneeT")
+# MediaPipe's columns (benchmarks/mediapipe_accuracy.py rows), shown with --mediapipe
+MP_COLS = [("clip", "{:<22}", 22), ("mediapipe_found", "{:>5.0%}", 5), ("err2d_limbs_px", "{:>6.1f}", 6),
+           ("p1_14", "{:>6.1f}", 6), ("p2_14", "{:>6.1f}", 6), ("mpjve_14", "{:>6.1f}", 6),
+           ("knee_med", "{:>5.1f}", 5), ("knee_med_gt", "{:>5.1f}", 5)]
+MP_HEAD = ("clip", "found", "2D px", "P1/14", "P2/14", "VE/14", "knee", "kneeT")
 
 
-def table(rows: list[dict]) -> str:
-    lines = [" ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, (_, _, w)) in enumerate(zip(HEAD, COLS)))]
+def table(rows: list[dict], cols: list = COLS, head: tuple = HEAD) -> str:
+    """Rows (dicts) -> a fixed-width table with per-subject and overall means (NaN: missing)."""
+    def cell(r, k, fmt):
+        v = r.get(k, float("nan"))
+        return fmt.format(v) if k == "clip" or np.isfinite(v) else fmt.format(float("nan"))
+
+    lines = [" ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, (_, _, w)) in enumerate(zip(head, cols)))]
     lines.append("-" * len(lines[0]))
     for r in rows:
-        lines.append(" ".join(fmt.format(r[k]) for k, fmt, _ in COLS))
+        lines.append(" ".join(cell(r, k, fmt) for k, fmt, _ in cols))
     if len(rows) > 1:
         groups = {}
         for r in rows:
-            groups.setdefault(r["subject"], []).append(r)
+            groups.setdefault(r.get("subject", ""), []).append(r)
         lines.append("-" * len(lines[0]))
         for label, sel in ([(f"mean subject {g} ({len(v)})", v) for g, v in sorted(groups.items())]
                            if len(groups) > 1 else []) + [(f"mean of {len(rows)} clips", rows)]:
-            mean = {k: float(np.mean([r[k] for r in sel])) for k, _, _ in COLS[1:]}
+            mean = {k: float(np.nanmean([r.get(k, np.nan) for r in sel])) for k, _, _ in cols[1:]}
             mean["clip"] = label
-            mean["frames"] = int(sum(r["frames"] for r in sel))
-            lines.append(" ".join(fmt.format(mean[k]) for k, fmt, _ in COLS))
+            if "frames" in mean:
+                mean["frames"] = int(sum(r["frames"] for r in sel))
+            lines.append(" ".join(cell(mean, k, fmt) for k, fmt, _ in cols))
     return "\n".join(lines)
+
+
+def mediapipe_rows(rows: list[dict], folder: Path) -> list[dict]:
+    """MediaPipe's per-clip rows (``folder/<clip>.json``) for our rows' clips, with the subject."""
+    out = []
+    for r in rows:
+        f = folder / f"{r['clip']}.json"
+        m = json.loads(f.read_text()) if f.is_file() else {"clip": r["clip"]}
+        out.append({**m, "subject": r.get("subject", "")})
+    return out
+
+
+def mediapipe_table(rows: list[dict], folder: Path) -> str:
+    """Ours and MediaPipe's on the same clips: P1/P2/MPJVE on 14 joints, 2D limbs, knees."""
+    mp = mediapipe_rows(rows, folder)
+    ratio = [{"clip": r["clip"], "subject": r.get("subject", ""),
+              **{k: r[k] / m[k] for k in ("p1_14", "p2_14", "mpjve_14") if k in m and m[k]}}
+             for r, m in zip(rows, mp)]
+    rcols = [("clip", "{:<22}", 22), ("p1_14", "{:>6.2f}", 6), ("p2_14", "{:>6.2f}", 6), ("mpjve_14", "{:>6.2f}", 6)]
+    both = [(r, m) for r, m in zip(rows, mp) if "p1_14" in m]
+    overall = "  ".join(f"{k} {np.mean([r[k] for r, _ in both]) / np.mean([m[k] for _, m in both]):.2f}"
+                        for k in ("p1_14", "p2_14", "mpjve_14")) if both else "no MediaPipe rows"
+    return (f"\nMediaPipe on the same clips ({folder})\n" + table(mp, MP_COLS, MP_HEAD)
+            + "\n\nours / MediaPipe per clip (below 1: ours better)\n"
+            + table(ratio, rcols, ("clip", "P1/14", "P2/14", "VE/14"))
+            + f"\nratio of the means over {len(both)} clips: {overall}")
 
 
 def main(argv=None) -> int:
@@ -156,7 +203,13 @@ def main(argv=None) -> int:
     ap.add_argument("--detector", default="blazepose-full", help="blazepose-lite|full|heavy or hrnet")
     ap.add_argument("--pose-model", default=None, help="hrnet: an ONNX file or MMPose .pth checkpoint")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="per-clip rows kept here (<clip>.json) and reused when the lifter and "
+                         "detector match: a long run resumes, and a table is one command")
     ap.add_argument("--per-joint", action="store_true", help="also print errors per joint")
+    ap.add_argument("--mediapipe", type=Path, default=None,
+                    help="folder of MediaPipe per-clip JSON (mediapipe_accuracy.py --out-dir): "
+                         "print MediaPipe's figures for the same clips beside ours")
     a = ap.parse_args(argv)
     from posecli.lifter import load_lifter
 
@@ -168,7 +221,16 @@ def main(argv=None) -> int:
     lifter = load_lifter(a.weights)
     rows = []
     for v in clips:
-        r = evaluate_clip(v, lifter, a.detector, a.pose_model)
+        key = {"lifter_sha256": str(lifter.info.get("sha256")), "detector": a.detector}
+        kept = a.cache / f"{v.stem}.json" if a.cache else None
+        r = json.loads(kept.read_text()) if kept and kept.is_file() else {}
+        if {k: r.get(k) for k in key} != key:
+            r = {**evaluate_clip(v, lifter, a.detector, a.pose_model), **key}
+            if kept:
+                a.cache.mkdir(parents=True, exist_ok=True)
+                tmp = kept.with_suffix(".tmp")
+                tmp.write_text(json.dumps(r))
+                tmp.replace(kept)   # atomic: never a half-written row
         rows.append(r)
         print(f"{r['clip']}: det {r['detected']:.0%}, 2D {r['err2d_limbs_px']:.1f} px, "
               f"P1 {r['p1']:.1f} mm (GT 2D: {r['gt2d_p1']:.1f} mm), {r['seconds']:.0f} s",
@@ -179,7 +241,10 @@ def main(argv=None) -> int:
     print(table(rows))
     print("height: mean projected head-top-to-ankle span (px); det%: frames detected; "
           "2D px: detector on 12 limb joints; 2D17: the 17 joints fed to the lifter; "
-          "P1/P2/MPJVE: video -> detector -> lifter; gt*: lifter on ground-truth 2D")
+          "P1/P2/MPJVE: video -> detector -> lifter; gt*: lifter on ground-truth 2D; "
+          "/14: the 14 joints MediaPipe also measures; knee/kneeT: median knee flexion (deg), ours/truth")
+    if a.mediapipe:
+        print(mediapipe_table(rows, a.mediapipe))
     if a.per_joint:
         from posecli.skeleton import JOINTS
         print("\nper joint, mean over clips: 2D17 px | P1 mm (video) | P1 mm (GT 2D)")

@@ -12,10 +12,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from posecli.cli_common import CliError, ReadableCommand, check_writable, err, fail, out
+from posecli.cli_common import (CliError, ReadableCommand, check_file_writable, check_writable, err,
+                                fail, out)
 from posecli.detect2d.table import DETECTORS
 from posecli.errors import NoPersonError, PosecliError
-from posecli.options import LiftOptions, check_output, writer_options
+from posecli.options import MAX_BVH_SCALE, MAX_THREADS, LiftOptions, check_output, count, positive_number, writer_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn an ordinary video of a person into 3D human motion.")
@@ -170,7 +171,7 @@ def lift(
                                    help="Redo clips whose outputs are already complete."),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar=FLAG, rich_help_panel=OUTPUT,
                                help="No progress bars."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, metavar="N", rich_help_panel=BATCHES,
+    jobs: int = typer.Option(1, "--jobs", "-j", metavar="N", rich_help_panel=BATCHES,
                              help="Clips processed in parallel processes."),
     threads: Optional[int] = typer.Option(None, metavar="N", rich_help_panel=BATCHES,
                                           help="CPU threads per clip (default: the cores shared out over "
@@ -196,8 +197,9 @@ def lift(
     flat_memory()
     try:
         # options first, before any work (--stride is checked against the window when loaded)
-        if threads is not None and threads < 1:
-            raise CliError(f"--threads must be at least 1, got {threads}")
+        if threads is not None:
+            count("--threads", threads, 1, MAX_THREADS)
+        count("--jobs", jobs, 1, MAX_THREADS)
         if engine not in ("local", "ray"):
             raise CliError(f"unknown engine {engine!r} (local or ray)")
         if engine == "ray" and importlib.util.find_spec("ray") is None:
@@ -207,15 +209,18 @@ def lift(
             person=person, max_people=max_people,
             weights=weights.resolve() if weights else None, backend=backend, flip=flip,
             stride=stride, rigid=rigid, plausible=plausible, root_motion=root_motion, focal=focal,
-            allow_truncated=not fail_truncated, foot_lock=foot_lock, camera_motion=camera_motion, formats=tuple(_formats(formats)),
-            bvh_scale=bvh_scale, bvh_names=bvh_names, fps=fps, threads=_threads(threads, jobs, engine), overwrite=overwrite)
+            allow_truncated=not fail_truncated, foot_lock=foot_lock, camera_motion=camera_motion,
+            formats=tuple(_formats(formats)), bvh_scale=bvh_scale, bvh_names=bvh_names, fps=fps, threads=_threads(threads, jobs, engine), overwrite=overwrite)
+        for option, path in (("--log", log), ("--summary", summary)):
+            if path is not None:
+                check_file_writable(path, option)
         clips = batch.discover(inputs, recursive=recursive, exclude=out_dir)
-        check_writable(out_dir)
-        # load the lifter here: bad weights or --stride fail before any clip; the stride recorded
-        # is the one used
+        # load the lifter here: bad weights or --stride fail before any clip (and before the
+        # output folder is made); the stride recorded is the one used
         models = batch.worker_models(options)
         options = options.replace(stride=models.lifter.stride)
         batch.worker_models(options, models.lifter)
+        check_writable(out_dir)
     except PosecliError as e:
         fail(str(e))
     from posecli.cli_batch import run_batch
@@ -242,27 +247,56 @@ def export(
                                         help="Resample the BVH to this frame rate (default: the video's own)."),
 ) -> None:
     """Convert an existing result JSON to other formats (bvh, mp4, html, glb, trc, csv) without
-    lifting again."""
+    lifting again. Outputs are named after the result (clip.json -> clip.bvh, clip.mp4)."""
+    from posecli import timing
     from posecli.export import output_path, write_all
     from posecli.keypoints import read_result
     try:
         formats = _formats(formats)
+        positive_number("--bvh-scale", bvh_scale, MAX_BVH_SCALE)
         res = read_result(result)
-        dest = out_dir or result.parent
-        check_writable(dest)
-        if "json" in formats and output_path(res, dest, "json").resolve() == result.resolve():
-            formats.remove("json")  # never overwrite the input with itself
         check_output(bvh_scale, bvh_names, fps)
-        opts = writer_options(bvh_scale, bvh_names, fps)
         if video is not None:
-            res.source = str(video)  # the moved video: read from there, outputs named after it
-        if "mp4" in formats and video is None and res.kind == "video" and not Path(res.source).is_file():
+            _check_video_matches(video, res, result)
+        elif "mp4" in formats and res.kind == "video" and not Path(res.source).is_file():
             raise CliError(f"{res.source}: the source video recorded in {result.name} is not there; "
                            f"give its new path with --video")
-        for p in write_all(res, dest, formats, opts):
+        dest = out_dir or result.parent
+        check_writable(dest)
+        if "json" in formats and output_path(result.stem, dest, "json").resolve() == result.resolve():
+            formats.remove("json")  # never overwrite the input with itself
+        for fmt in formats:
+            path = output_path(result.stem, dest, fmt).resolve()
+            if path in {result.resolve(), Path(res.source).resolve()} | (
+                    {video.resolve()} if video is not None else set()):
+                raise CliError(f"{path}: writing it would overwrite an input; choose another --out folder")
+        opts = {**writer_options(bvh_scale, bvh_names, fps),
+                "mp4": {"video": str(video)} if video is not None else {}}
+        # the MP4 first: it reads the video, and a video that turns out wrong leaves nothing
+        formats.sort(key=lambda f: f != "mp4")
+        for p in write_all(res, dest, formats, opts, stem=result.stem):
             out.print(f"wrote {p}", highlight=False)
+        note = timing.lift_plan(res.frame_times())["exports"]  # unevenly timed: resampled
+        if note and {"bvh", "mp4"} & set(formats):
+            out.print(f"note: {note}", highlight=False, soft_wrap=True)
     except PosecliError as e:
         fail(str(e))
+
+
+def _check_video_matches(video: Path, res, result: Path) -> None:
+    """Before any work: ``--video`` exists and is as long as the clip ``res`` was lifted from
+    (its recorded container duration, else the frames' time span); CliError otherwise. The
+    MP4 writer then checks the exact frame count while it reads the video."""
+    from posecli.video import probe
+    if not video.is_file():
+        raise CliError(f"{video}: no such file")
+    info = probe(video)
+    span = float(res.frame_times()[-1]) + 1 / res.fps
+    want = (res.video or {}).get("duration") or span
+    if info.duration is not None and abs(info.duration - want) > max(0.5, 0.05 * want):
+        about = f" (about {info.num_frames} frames)" if info.num_frames else ""
+        raise CliError(f"{video}: {info.duration:g} s of video{about}, but {result.name} holds "
+                       f"{res.num_frames} frames over {want:.3g} s; give the video it was lifted from")
 
 
 @app.command(cls=ReadableCommand)
@@ -333,7 +367,8 @@ def tracks(
                 thumbs[t.id] = p
     except PosecliError as e:
         fail(str(e))
-    table = Table(title=f"{video.name}: {len(found)} people ({info.num_frames} frames)")
+    people = "1 person" if len(found) == 1 else f"{len(found)} people"
+    table = Table(title=f"{video.name}: {people} ({info.num_frames} frames)")
     for col in ("id", "first", "last", "frames", "height px", "thumbnail"):
         table.add_column(col)
     for t in found:

@@ -122,7 +122,12 @@ def run_batch(clips: list[Clip], out_dir: Path, options: LiftOptions, *, engine:
     code = batch.exit_status(reports, interrupted)
     doc = batch.summary(reports, clips, options, engine, jobs, interrupted, time.perf_counter() - t0)
     if summary_path is not None:
-        batch.write_summary(summary_path, doc)
+        try:  # checked up front (posecli.cli); a disk that fills meanwhile is still one line
+            batch.write_summary(summary_path, doc)
+        except OSError as e:
+            err.print(f"[bold red]error:[/] cannot write the summary {escape(str(summary_path))}: "
+                      f"{escape(e.strerror or str(e))}", highlight=False, soft_wrap=True)
+            code = code or batch.EXIT_FAILED
     log(f"end: {doc['counts']}, {doc['frames_processed']} frames in {doc['wall_seconds']} s, exit {code}")
     log.close()
     if len(clips) > 1 or interrupted:

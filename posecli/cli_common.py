@@ -38,6 +38,23 @@ def check_writable(directory: Path) -> None:
         raise OutputError(f"cannot write to output directory {directory}: {e.strerror or e}") from None
 
 
+def check_file_writable(path: Path, option: str) -> None:
+    """Before any work: ``path`` (a file an option names, e.g. ``--log``) can be written:
+    not a folder, and its folder can be created and written to. OutputError otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: is a folder; give a file name")
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise OutputError(f"{option} {path}: {above} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as e:
+        raise OutputError(f"{option} {path}: cannot write there: {e.strerror or e}") from None
+
+
 class ReadableCommand(typer.core.TyperCommand):
     """A command whose --help reads plainly: ``posecli lift [OPTIONS] INPUTS...`` as usage, no
     ``<bool>`` after flags (``--help`` included) and no ``<list[str]>`` after arguments (their

@@ -18,6 +18,11 @@ import numpy as np
 from posecli import skeleton
 from posecli.errors import KeypointFileError
 
+# numbers a keypoint or result file may hold (beyond them a file is a mistake, and would fail
+# late: fps 1e-9 asked for a 27.9 TiB resampling grid)
+MIN_FPS, MAX_FPS = 1.0, 1000.0    # time-lapse .. high-speed phone modes (960 fps)
+MAX_SIZE = 65536                  # pixels on a side
+
 
 @dataclass
 class Keypoints2D:
@@ -55,12 +60,15 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
         width, height, fps = int(inp["width"]), int(inp["height"]), float(inp["fps"])
     except (KeyError, TypeError, ValueError) as e:
         raise KeypointFileError(f"{path}: not a posecli keypoint file (missing or bad field {e})") from None
+    except OverflowError:
+        raise KeypointFileError(f"{path}: width and height must be numbers of pixels") from None
     if not isinstance(frames, list):
         raise KeypointFileError(f"{path}: 'frames' must be a list, not {type(frames).__name__}")
     if not frames:
         raise KeypointFileError(f"{path}: the file has zero frames")
-    if not np.isfinite([width, height, fps]).all() or width <= 0 or height <= 0 or fps <= 0:
-        raise KeypointFileError(f"{path}: width, height and fps must be positive numbers")
+    if not (np.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS and 0 < width <= MAX_SIZE and 0 < height <= MAX_SIZE):
+        raise KeypointFileError(f"{path}: width, height and fps must be positive numbers (fps "
+                                f"{MIN_FPS:g}-{MAX_FPS:g}, sizes up to {MAX_SIZE} px); got {width}, {height}, {fps}")
     for i, f in enumerate(frames):
         if not isinstance(f, dict):
             raise KeypointFileError(f"{path}: frame {i} is {type(f).__name__}, not an object")
@@ -89,7 +97,22 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
             raise KeypointFileError(f"{path}: frame {i} has malformed confidence (expected {k} numbers)")
         xy[i], conf[i], valid[i] = pts, c, True
     times = _times(frames)
+    if times is not None and (problem := times_problem(times)):
+        raise KeypointFileError(f"{path}: {problem}")
     return Keypoints2D(xy, conf, valid, layout, width, height, fps, times)
+
+
+def times_problem(times: np.ndarray) -> str | None:
+    """Why (N,) frame times in seconds cannot be a clip's, or None: on average they must run at
+    MIN_FPS..MAX_FPS (a frame ``time`` in milliseconds, or one wild value, fails here)."""
+    if len(times) < 2:
+        return None
+    span = float(times[-1] - times[0])
+    rate = (len(times) - 1) / span if span > 0 else np.inf
+    if not MIN_FPS <= rate <= MAX_FPS:
+        return (f"frame times span {span:g} s for {len(times)} frames ({rate:.3g} frames per second "
+                f"on average); a frame's time is in seconds, at {MIN_FPS:g}-{MAX_FPS:g} fps")
+    return None
 
 
 def _points(value, k: int) -> np.ndarray | None:
@@ -138,8 +161,13 @@ def _hold(a: np.ndarray, seen: np.ndarray) -> np.ndarray:
 def read_result(path: str | Path) -> LiftResult:
     """A posecli result file -> LiftResult with its 3D, 2D and (if present) world placement.
 
-    World joints are rebuilt as ``camera_to_world @ joints_3d + pelvis_world``.
+    World joints are rebuilt as ``camera_to_world @ joints_3d + pelvis_world``. Numbers are
+    checked before use: a non-finite or impossible header number (fps, size, frame times, the
+    world block) is a ResultFileError; a frame whose 2D, 3D or pelvis holds a NaN or infinity
+    (files of older versions could) is read as ``missing``, like a frame without a person.
     """
+    import math
+
     from posecli import trajectory
     from posecli.result import LiftResult
 
@@ -150,32 +178,53 @@ def read_result(path: str | Path) -> LiftResult:
         if doc.get("format") != "posecli-result/1":
             raise KeyError("format")
         flags = np.array([f["flag"] for f in frames], dtype=object)
-        seen = flags != skeleton.MISSING
-        if not seen.any():
-            raise ResultFileError(f"{path}: no frame has a person")
         nan17 = np.full((17, 3), np.nan)
         pose = np.array([f["joints_3d"] if f["joints_3d"] is not None else nan17 for f in frames], float)
         kp = np.array([f["keypoints_2d"] if f["keypoints_2d"] is not None else nan17[:, :2] for f in frames], float)
-        conf = np.array([f["confidence"] for f in frames], float)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        conf = np.nan_to_num(np.array([f["confidence"] for f in frames], float), nan=0.0).clip(0, 1)
+        world = doc.get("world")
+        pelvis = np.array([f.get("pelvis_world") or [np.nan] * 3 for f in frames], float) if world else None
+        fps, width, height = float(inp["fps"]), int(inp["width"]), int(inp["height"])
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
         raise ResultFileError(f"{path}: not a posecli result (missing or bad field {e})") from None
+    if pose.shape != (len(frames), 17, 3) or kp.shape != (len(frames), 17, 2) or conf.shape != (len(frames), 17):
+        raise ResultFileError(f"{path}: not a posecli result (frames without 17 joints)")
+    if not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS and 0 < width <= MAX_SIZE and 0 < height <= MAX_SIZE):
+        raise ResultFileError(f"{path}: fps, width and height must be positive numbers (fps "
+                              f"{MIN_FPS:g}-{MAX_FPS:g}, sizes up to {MAX_SIZE} px); got {fps}, {width}, {height}")
+    times = _times(frames)
+    if times is not None and (problem := times_problem(times)):
+        raise ResultFileError(f"{path}: {problem}")
+    finite = np.isfinite(pose).all((1, 2)) & np.isfinite(kp).all((1, 2))
+    if pelvis is not None:
+        finite &= np.isfinite(pelvis).all(1)
+    flags[~finite] = skeleton.MISSING  # a NaN is no measurement: the frame is a gap
+    seen = flags != skeleton.MISSING
+    if not seen.any():
+        raise ResultFileError(f"{path}: no frame has a person")
     pose, kp = _hold(pose, seen), _hold(kp, seen)
     traj = None
-    world = doc.get("world")
     if world:
-        rot = np.asarray(world["camera_to_world"], float)
-        pelvis = _hold(np.array([f.get("pelvis_world") or [np.nan] * 3 for f in frames], float), seen)
+        try:
+            rot = np.asarray(world["camera_to_world"], float)
+            origin = np.asarray(world["origin_camera"], float)
+            focal = float(world["focal_px"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ResultFileError(f"{path}: not a posecli result (missing or bad field {e})") from None
+        if rot.shape != (3, 3) or origin.shape != (3,) or not (
+                np.isfinite(rot).all() and np.isfinite(origin).all() and math.isfinite(focal)):
+            raise ResultFileError(f"{path}: the world block holds a non-finite or malformed number")
+        pelvis = _hold(pelvis, seen)
         contacts = np.array([f.get("foot_contact") or [False, False] for f in frames], bool)
         traj = trajectory.Trajectory(
             world=pose @ rot.T + pelvis[:, None], contacts=contacts, rotation=rot,
-            origin=np.asarray(world["origin_camera"], float),
-            pelvis_camera=pelvis @ rot + np.asarray(world["origin_camera"], float),
-            focal=float(world["focal_px"]), root_motion=bool(world["root_motion"]))
-    return LiftResult(source=str(inp["path"]), kind=str(inp["kind"]), fps=float(inp["fps"]),
-                      width=int(inp["width"]), height=int(inp["height"]), keypoints=kp, conf=conf,
+            origin=origin, pelvis_camera=pelvis @ rot + origin,
+            focal=focal, root_motion=bool(world["root_motion"]))
+    return LiftResult(source=str(inp["path"]), kind=str(inp["kind"]), fps=fps,
+                      width=width, height=height, keypoints=kp, conf=conf,
                       flags=flags, pose3d=pose, lifter=doc.get("lifter") or {},
                       detector=doc.get("detector"), trajectory=traj, bones=doc.get("bones"),
-                      quality=doc.get("quality"), times=_times(frames), timing=doc.get("timing"),
+                      quality=doc.get("quality"), times=times, timing=doc.get("timing"),
                       video=_video_fields(inp))
 
 

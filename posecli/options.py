@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 from dataclasses import dataclass
 
 from posecli.errors import UsageError
@@ -24,6 +25,29 @@ from posecli.errors import UsageError
 #: this is only the default.
 DEFAULT_DETECTOR = "blazepose-full"
 PERSON_CHOICES = ("auto", "all")
+# upper bounds of numbers that would only ever be typos, and would fail late or overflow
+MAX_THREADS = 256
+MAX_FOCAL_PX = 1e7
+MAX_BVH_SCALE = 1e6
+
+
+def positive_number(option: str, value, most: float, unit: str = "") -> float:
+    """``value`` as a finite number in (0, most]; UsageError naming ``option`` otherwise."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not (ok and 0 < value <= most):
+        raise UsageError(f"{option} must be a positive number{unit} up to {most:g}, got {value}")
+    return float(value)
+
+
+def count(option: str, value, least: int = 1, most: int | None = None) -> int:
+    """``value`` as an integer in [least, most]; UsageError naming ``option`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least or \
+            (most is not None and value > most):
+        bounds = f"at least {least}" + ("" if most is None else f" and at most {most}")
+        raise UsageError(f"{option} must be {bounds}, got {value}")
+    return int(value)
+
+
 BVH_NAMES = ("plain", "mixamo")  # posecli.export.bvh.NAME_PREFIXES
 
 
@@ -35,8 +59,7 @@ def writer_options(bvh_scale: float = 1.0, bvh_names: str = "plain",
 
 def check_output(bvh_scale: float, bvh_names: str, fps: float | None) -> None:
     """UsageError for an impossible output option."""
-    if not (math.isfinite(bvh_scale) and bvh_scale > 0):
-        raise UsageError(f"--bvh-scale must be positive, got {bvh_scale}")
+    positive_number("--bvh-scale", bvh_scale, MAX_BVH_SCALE)
     if bvh_names not in BVH_NAMES:
         raise UsageError(f"--bvh-names {bvh_names!r}: choose {' or '.join(BVH_NAMES)}")
     if fps is not None and not (math.isfinite(fps) and 1 <= fps <= 1000):
@@ -113,15 +136,13 @@ class LiftOptions:
         for name in ("pose_model", "weights"):
             if getattr(self, name) is not None:
                 set_(name, str(getattr(self, name)))
-        if not isinstance(self.threads, int) or self.threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {self.threads}")
-        if not isinstance(self.max_people, int) or self.max_people < 1:
-            raise UsageError(f"--max-people must be at least 1, got {self.max_people}")
+        count("--threads", self.threads, 1, MAX_THREADS)
+        count("--max-people", self.max_people, 1)
         # stride: checked against the lifter's window (1..T) when the lifter is loaded
         if self.backend not in ("torch", "onnx"):
             raise UsageError(f"unknown lifter backend {self.backend!r} (choose torch or onnx)")
-        if self.focal is not None and not (math.isfinite(self.focal) and self.focal > 0):
-            raise UsageError(f"--focal must be a positive number of pixels, got {self.focal}")
+        if self.focal is not None:
+            positive_number("--focal", self.focal, MAX_FOCAL_PX, " of pixels")
         check_output(self.bvh_scale, self.bvh_names, self.fps)
         if not self.formats:
             raise UsageError("--format is empty; choose at least one output format")

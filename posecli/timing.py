@@ -54,7 +54,31 @@ def lift_plan(times: np.ndarray) -> dict:
         elif not lo <= fps <= hi:
             reason = f"{fps:.3g} fps is outside the lifter's {lo:g}-{hi:g} fps"
     return {"fps": round(fps, 6), "uniform": uniform, "resampled": reason is not None,
-            "lifted_fps": LIFT_FPS if reason else round(fps, 6), "reason": reason}
+            "lifted_fps": LIFT_FPS if reason else round(fps, 6), "reason": reason,
+            "exports": None if uniform else
+            f"BVH and MP4 are written at a fixed {fps:.6g} fps over the frames' times "
+            "(frames not evenly spaced), so they last as long as the clip"}
+
+
+def export_grid(times: np.ndarray, fps: float) -> tuple[float, np.ndarray | None]:
+    """The frame rate and frame times of a fixed-rate file (BVH, MP4) for a clip.
+
+    times: (N,) seconds; fps: the clip's rate. A clip whose frames are evenly spaced is
+    written frame by frame at ``fps`` (None: no resampling). Any other (variable frame rate,
+    dropped frames) on a uniform grid at its median rate from its first to its last frame time
+    (:func:`uniform_grid`), so the file lasts as long as the clip (the JSON's ``timing.exports``
+    says so).
+    """
+    rate, uniform = frame_rate(times)
+    if uniform or rate <= 0:
+        return float(fps), None
+    return rate, uniform_grid(times, rate)
+
+
+def shown_frames(times: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """(M,) index of the frame a player shows at each of ``grid``'s times: the latest frame at
+    or before it. times: (N,) increasing seconds."""
+    return np.clip(np.searchsorted(times, np.asarray(grid) + 1e-9, side="right") - 1, 0, len(times) - 1)
 
 
 def uniform_grid(times: np.ndarray, fps: float = LIFT_FPS) -> np.ndarray:

@@ -28,7 +28,9 @@ import numpy as np
 
 from posecli.errors import VideoError  # re-exported: posecli.video.VideoError
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+#: file suffixes taken as videos when a folder or glob is searched (any file named on the command
+#: line is tried with ffmpeg whatever its suffix); the one list, used by posecli.batch too
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".ts", ".mts", ".m2ts")
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,10 @@ class VideoReader:
         if count == 0:
             raise VideoError(f"{self.path}: the video has no decodable frames ({log.last_error()})")
         self.report = make_report(log.pts, log.time_base, count, info)
+        if self.report.truncated:
+            # the container's duration is its longest stream's: audio often outlasts the video.
+            # The file is cut only if every stream's data stops early.
+            self.report = make_report(log.pts, log.time_base, count, info, packets_end(self.path))
 
 
 def iter_frames(path: str | Path, info: VideoInfo | None = None) -> Iterator[np.ndarray]:
@@ -204,8 +210,10 @@ def iter_frames(path: str | Path, info: VideoInfo | None = None) -> Iterator[np.
 
 
 def make_report(pts: list[int | None], time_base: Fraction | None, count: int,
-                info: VideoInfo) -> DecodeReport:
-    """Frame timestamps (ticks in ``time_base``) -> DecodeReport with (count,) times in seconds."""
+                info: VideoInfo, data_end: float | None = None) -> DecodeReport:
+    """Frame timestamps (ticks in ``time_base``) -> DecodeReport with (count,) times in seconds.
+    ``data_end``: seconds where the file's packets (any stream) end, when known
+    (:func:`packets_end`)."""
     pts = pts[:count]
     if time_base is None or len(pts) < count or any(p is None for p in pts):
         # no usable timestamps (rare raw streams): the header rate is all there is
@@ -215,15 +223,18 @@ def make_report(pts: list[int | None], time_base: Fraction | None, count: int,
         times = np.array([p * time_base.numerator / time_base.denominator for p in pts], float)
         times -= min(times[0], 0.0)  # a negative start (edit lists) counts from zero
         kind = "pts"
-    return DecodeReport(times, *_completeness(times, info.duration), timestamps=kind)
+    return DecodeReport(times, *_completeness(times, info.duration, data_end), timestamps=kind)
 
 
-def _completeness(times: np.ndarray, duration: float | None) -> tuple[int | None, bool]:
+def _completeness(times: np.ndarray, duration: float | None,
+                  data_end: float | None = None) -> tuple[int | None, bool]:
     """(frames the container's duration implies, whether the frames stop well before it).
 
     Judged by time, not by a frame count from the header, because the header's rate can be
     wrong (a 60 fps header on a 30 fps stream) while its duration is not. The expected count
-    is the decoded one plus the missing time at the median frame interval.
+    is the decoded one plus the missing time at the median frame interval. ``data_end``
+    (seconds, where the packets of every stream end): when it reaches the container's
+    duration, another stream (audio) is simply longer than the video, and nothing is missing.
     """
     if not duration or duration <= 0:
         return None, False
@@ -231,8 +242,43 @@ def _completeness(times: np.ndarray, duration: float | None) -> tuple[int | None
     dt = dt if dt > 0 else 1 / 30
     missing = duration - (times[-1] + dt)
     # slack: audio tracks and edit lists make the container a little longer than the video
-    truncated = missing > max(3 * dt, 0.25)
+    slack = max(3 * dt, 0.25)
+    truncated = missing > slack and not (data_end is not None and duration - data_end <= slack)
     return len(times) + (int(round(missing / dt)) if truncated else 0), bool(truncated)
+
+
+def packets_end(path: str | Path) -> float | None:
+    """Seconds where the file's video and audio packets end (the latest packet's pts plus its
+    duration), read without decoding; None when ffmpeg cannot tell.
+
+    A cut file loses every stream's tail; a file whose audio outlasts its video does not.
+    """
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+           "-map", "0:v", "-map", "0:a?", "-c", "copy", "-f", "framecrc", "-"]
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    bases: dict[int, Fraction] = {}
+    end = None
+    for line in proc.stdout:  # "#tb 0: 1/15360", then "stream, dts, pts, duration, size, crc"
+        if line.startswith(b"#tb "):
+            k, tb = line[4:].split(b":")
+            num, den = tb.strip().split(b"/")
+            if int(den):
+                bases[int(k)] = Fraction(int(num), int(den))
+        elif not line.startswith(b"#"):
+            f = line.split(b",")
+            try:
+                s, pts, dur = int(f[0]), int(f[2]), int(f[3])
+            except (IndexError, ValueError):
+                continue  # NOPTS or an unexpected line
+            if s in bases:
+                t = float((pts + max(dur, 0)) * bases[s])
+                end = t if end is None else max(end, t)
+    proc.wait()
+    return end
 
 
 class _StderrLog:

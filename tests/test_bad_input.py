@@ -24,9 +24,11 @@ def one_line_error(result, *words):
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     errors = [l for l in lines if l.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in result.output, result.output
+    # one line of ours: no traceback, no usage box
+    assert len(errors) == 1 and "Traceback" not in result.output and "╭" not in result.output, result.output
     for w in words:
         assert w in errors[0], errors[0]
+    return errors[0]
 
 
 def keypoint_file(tmp_path, edit, name="kp.json"):

@@ -220,3 +220,38 @@ def test_sampled_cameras_frame_the_person():
         spec = camera.sample_camera(rng, 1.7)
         frac = spec.focal * 1.7 / spec.distance / constants.HEIGHT
         assert 0.45 < frac < 0.7
+
+
+def test_camera_height_override_keeps_the_seeded_draws():
+    a = camera.sample_camera(np.random.default_rng(5), 1.7)
+    b = camera.sample_camera(np.random.default_rng(5), 1.7, height=3.5)
+    assert 0.7 <= a.height <= 1.8 and b.height == 3.5
+    assert (a.focal, a.distance, a.yaw_deg) == (b.focal, b.distance, b.yaw_deg)
+
+
+def test_fit_and_choose_sets_hold_training_subjects_only_and_share_no_take():
+    import render_clips
+    from render.mocap import mocap_file
+    fit = {(c, s) for c, s, *_ in render_clips.FIT}
+    choose = {(c, s) for c, s, *_ in render_clips.CHOOSE}
+    assert len(fit) == len(render_clips.FIT) and len(choose) == len(render_clips.CHOOSE)
+    assert not {c for c, _ in fit} & {c for c, _ in choose}
+    for clip, src in fit | choose:
+        assert clip.split("_")[0] not in constants.HELD_OUT, clip   # CMU take = SUBJECT_TRIAL
+        assert src.startswith("cmu_"), src                             # never HumanEva
+    assert mocap_file("cmu_daz_atelier").name == "cmu_more.npz"
+    assert mocap_file("cmu_przestr").name == "cmu_h36m.npz"
+    heights = [h for *_, h in render_clips.FIT + render_clips.CHOOSE if h is not None]
+    assert max(heights) >= 3.5 and min(heights) <= 0.5                 # high and low cameras
+
+
+def test_parallel_renderers_claim_each_clip_once(tmp_path):
+    import os
+    import render_clips
+    assert render_clips.claim(tmp_path, "a")                 # free: taken, lock holds our pid
+    assert (tmp_path / "a.lock").read_text() == str(os.getpid())
+    assert not render_clips.claim(tmp_path, "a")             # a live process holds it
+    (tmp_path / "b.lock").write_text("999999999")            # a dead process's lock is stale
+    assert render_clips.claim(tmp_path, "b")
+    (tmp_path / "c.truth.npz").write_bytes(b"")              # already rendered
+    assert not render_clips.claim(tmp_path, "c")

@@ -21,6 +21,8 @@ from posecli.export.json import schema
 from posecli.video import VideoReader, ffmpeg_exe, parse_header
 
 EXAMPLE = REPO / "examples" / "walk_07_05.mp4"
+# the example's frames re-timed: 40 at 30 fps, 40 at 10, 49 at 60 (129 frames over 6.17 s)
+VFR_FILTER = "setpts='if(lt(N,40),N/30,if(lt(N,80),40/30+(N-40)/10,40/30+4+(N-80)/60))/TB'"
 runner = CliRunner()
 
 
@@ -49,8 +51,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     c = {}
     # 40 frames at 30 fps, 40 at 10, 49 at 60: 129 frames over 6.17 s
     c["vfr"] = d / "vfr.mp4"
-    ffmpeg("-i", EXAMPLE, "-vf", "setpts='if(lt(N,40),N/30,if(lt(N,80),40/30+(N-40)/10,40/30+4+(N-80)/60))/TB'",
-           "-fps_mode", "passthrough", *x264, c["vfr"])
+    ffmpeg("-i", EXAMPLE, "-vf", VFR_FILTER, "-fps_mode", "passthrough", *x264, c["vfr"])
     # a phone dropping every 10th frame: 117 frames, timestamps keep the gaps
     c["dropped"] = d / "dropped.mp4"
     ffmpeg("-i", EXAMPLE, "-vf", "select='mod(n+1,10)'", "-fps_mode", "passthrough", *x264, c["dropped"])

@@ -49,13 +49,14 @@ from the main environment.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the render/ package beside this script
-from render.constants import HEIGHT
+from render.constants import HEIGHT, HELD_OUT
 from render.camera import CameraSpec
 from render.mocap import load_mocap_clip
 from render.looks import sample_looks
@@ -77,10 +78,89 @@ BENCH = [
 ]
 EXAMPLE = ("07_05", "cmu_iclone_cc", 0.0, 150)
 
+# Clips for fitting and for choosing models (issue 25): TRAINING subjects only (never the held-out
+# 07/13/85, never HumanEva), gestures, fighting, dance, inverted and floor motion, walks and runs,
+# high cameras (2.5-4 m, looking down) and low ones (0.4-0.6 m); a new random body per clip. The
+# two sets share no take (and few subjects), so choosing on one is not fitting on the other.
+# (clip, source, start s, max frames, camera height m or None = drawn 0.7-1.8 m); starts are where
+# the take moves most (mean joint speed over the clip's frames).
+FIT = [
+    ("02_05", "cmu_iclone_cc", 9.5, 130, 3.2),       # punch/strike, from above
+    ("135_04", "cmu_daz_acrnn", 2.7, 130, None),     # karate front kick
+    ("135_07", "cmu_daz_acrnn", 0.5, 130, 0.4),      # karate roundhouse kick, from the floor
+    ("14_12", "cmu_daz_atelier", 10.7, 130, 3.5),    # wash windows: arms overhead, from above
+    ("14_17", "cmu_daz_atelier", 12.1, 130, None),   # laugh: standing, gesturing
+    ("05_12", "cmu_iclone_cc", 6.9, 130, 2.8),       # dance, arms held high
+    ("05_06", "cmu_iclone_cc", 0.6, 130, None),      # dance: cartwheel-like start, pirouettes
+    ("60_03", "cmu_daz_acrnn", 11.0, 130, 0.5),      # salsa
+    ("94_06", "cmu_daz_acrnn", 3.5, 130, None),      # Indian dance
+    ("49_06", "cmu_deepmimic_jump", 0.0, 130, None),  # cartwheel (inverted)
+    ("49_08", "cmu_deepmimic_jump", 0.0, 130, 3.0),   # cartwheels, from above
+    ("140_01", "cmu_deepmimic_jump", 1.2, 130, 3.0),  # get up from lying face down (floor)
+    ("139_16", "cmu_deepmimic_jump", 1.0, 130, 0.5),  # get up from the ground, low camera
+    ("08_04", "cmu_przestr", 0.0, 130, 4.0),          # slow walk, from 4 m up
+    ("127_04", "cmu_deepmimic_jump", 0.0, 130, 0.6),  # walk to run, low camera
+    ("06_02", "cmu_iclone_cc", 1.0, 130, None),       # basketball dribble
+]
+CHOOSE = [
+    ("02_10", "cmu_iclone_cc", 5.6, 130, 3.0),       # wash self: arm gestures, from above
+    ("90_05", "cmu_deepmimic_jump", 0.0, 130, None),  # jump kick
+    ("61_05", "cmu_daz_acrnn", 18.0, 130, 0.4),      # salsa (the other partner), from the floor
+    ("88_09", "cmu_deepmimic_jump", 0.0, 130, 3.0),   # stretch and cartwheel, from above
+    ("90_16", "cmu_deepmimic_jump", 0.0, 130, 0.6),   # fall on the face (floor), low camera
+    ("12_02", "cmu_przestr", 1.0, 130, 4.0),          # walk, from 4 m up
+    ("131_01", "cmu_cgspeed", 2.3, 130, None),        # stylised walk (the subject's own bones)
+    ("10_01", "cmu_daz_atelier", 2.3, 130, 2.5),      # soccer kick, from above
+]
+SEED0 = {"fit": 200, "choose": 300}
+
+
+def claim(out: Path, name: str) -> bool:
+    """True if this process may render ``out/name``: not rendered yet (no truth file) and not
+    being rendered by another live process (``name.lock`` holds its pid). Lets several
+    processes share one list, and an interrupted run resume."""
+    if (out / f"{name}.truth.npz").exists():
+        return False
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / f"{name}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                os.kill(int(lock.read_text() or 0), 0)
+                return False                      # a live process has it
+            except (ProcessLookupError, ValueError):
+                lock.unlink(missing_ok=True)       # stale: its process is gone
+                continue
+            except PermissionError:
+                return False
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        return True
+    return False
+
+
+def render_list(out: Path, clips: list, seed0: int, crf: int, only: set | None,
+                training_only: bool) -> None:
+    """Render (clip, source, start s, max frames[, camera height]) entries into ``out``; seeds
+    seed0 + index in the list. ``training_only``: refuse held-out subjects."""
+    for i, (clip, src, start, n, *cam) in enumerate(clips):
+        name = f"{clip}_{src.split('_')[1]}"
+        if (only and clip not in only) or not claim(out, name):
+            continue
+        try:
+            mo = load_mocap_clip(clip, src, start, n)
+            if training_only and mo.subject in HELD_OUT:   # belt and braces
+                raise SystemExit(f"error: {clip} is a held-out subject's take")
+            render_clip(out, name, mo, seed=seed0 + i, crf=crf, camera_height=cam[0] if cam else None)
+        finally:
+            (out / f"{name}.lock").unlink(missing_ok=True)
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("what", choices=["example", "bench", "one"])
+    ap.add_argument("what", choices=["example", "bench", "fit", "choose", "one"])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--clip", help="CMU take for 'one', e.g. 07_05")
     ap.add_argument("--source", default=None)
@@ -88,7 +168,9 @@ def main(argv=None):
     ap.add_argument("--frames", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--crf", type=int, default=23)
-    ap.add_argument("--only", default=None, help="bench: comma-separated clip names")
+    ap.add_argument("--only", default=None, help="bench/fit/choose: comma-separated clip names")
+    ap.add_argument("--camera-height", type=float, default=None,
+                    help="'one': camera height above the floor, metres (default: drawn 0.7-1.8)")
     ap.add_argument("--variant", default="full", choices=["full", "plain_head", "mannequin", "flat"],
                     help="'one': an ablation of the looks")
     ap.add_argument("--person-frac", type=float, default=None,
@@ -106,15 +188,16 @@ def main(argv=None):
         mo = load_mocap_clip(a.clip, a.source, a.start, a.frames)
         tag = "" if a.variant == "full" else "_" + a.variant
         tag += f"_h{int(a.person_frac * 100)}" if a.person_frac else ""
+        tag += f"_c{a.camera_height:g}" if a.camera_height is not None else ""
         render_clip(a.out, f"{a.clip}_s{a.seed}{tag}", mo, seed=a.seed, crf=a.crf,
-                    variant=a.variant, person_frac=a.person_frac)
+                    variant=a.variant, person_frac=a.person_frac, camera_height=a.camera_height)
     else:
         only = set(a.only.split(",")) if a.only else None
-        for i, (clip, src, start, n) in enumerate(BENCH):
-            if only and clip not in only:
-                continue
-            mo = load_mocap_clip(clip, src, start, n)
-            render_clip(a.out, f"{clip}_{src.split('_')[1]}", mo, seed=100 + i, crf=a.crf)
+        if a.what == "bench":
+            render_list(a.out, BENCH, 100, a.crf, only, training_only=False)
+        else:
+            render_list(a.out, FIT if a.what == "fit" else CHOOSE, SEED0[a.what], a.crf, only,
+                        training_only=True)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import glob
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from posecli.errors import UsageError
+from posecli.video import VIDEO_SUFFIXES
 
-INPUT_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".json")
+INPUT_SUFFIXES = (*VIDEO_SUFFIXES, ".json")
+_PERSON = re.compile(r"\.person\d+$")  # <stem>.person<id>.<format>: one output set per person
 
 
 @dataclass(frozen=True)
@@ -74,8 +78,50 @@ def discover(items: Iterable[str | Path], recursive: bool = False,
             clips.append(Clip(path, Path(path.name)))
         else:
             raise UsageError(f"{path}: no such file or directory")
+    own = _own_outputs(clips)
+    clips = [c for c in clips if c.path not in own]
     _check_collisions(clips)
     return clips
+
+
+def _own_outputs(clips: list[Clip]) -> set[Path]:
+    """The inputs that are posecli's outputs of another input of the same batch, so a batch
+    re-run in place (``cd clips; posecli lift .``) never lifts its own results.
+
+    A file ``<stem>.<fmt>`` or ``<stem>.person<id>.<fmt>`` beside an input ``<stem>.*`` is that
+    input's output when a resume record proves it: its own ``provenance`` (a result JSON) or
+    the input's hidden record (``.<stem>.posecli.json``, written when no JSON is) names the
+    input's size and first-MiB checksum. A result lifted elsewhere stays a valid input.
+    """
+    from posecli.batch.records import file_identity
+
+    by_stem: dict[tuple[Path, str], list[Clip]] = {}
+    for c in clips:
+        by_stem.setdefault((c.path.parent, c.path.stem), []).append(c)
+    own: set[Path] = set()
+    identities: dict[Path, tuple] = {}
+
+    def made_from(record: Path, source: Path) -> bool:
+        if source not in identities:
+            i = file_identity(source)
+            identities[source] = (i["size"], i["sha256_head"])
+        try:
+            made = json.loads(record.read_text())["provenance"]["input_file"]
+            return (made["size"], made["sha256_head"]) == identities[source]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    for c in clips:
+        stem = _PERSON.sub("", c.path.stem)
+        for source in by_stem.get((c.path.parent, stem), []):
+            if source is c:
+                continue
+            record = c.path if c.path.suffix.lower() == ".json" else \
+                c.path.parent / f".{source.path.stem}.posecli.json"
+            if made_from(record, source.path):
+                own.add(c.path)
+                break
+    return own
 
 
 def _inside(p: Path, folder: Path | None) -> bool:

@@ -51,18 +51,20 @@ def output_path(result: LiftResult | str, out_dir: Path, fmt: str, suffix: str =
 
 
 def write_all(result: LiftResult, out_dir: str | Path, formats: list[str],
-              options: dict[str, dict] | None = None, suffix: str = "") -> list[Path]:
+              options: dict[str, dict] | None = None, suffix: str = "",
+              stem: str | None = None) -> list[Path]:
     """Write ``result`` in every named format into ``out_dir``; returns the paths written.
 
     options: per format, keyword arguments for its writer (e.g. ``{"bvh": {"scale": 100}}``).
     suffix: added to the file stem (one file per person: ".person<id>").
+    stem: the files' stem (default: the result's source's).
     """
     unknown = [f for f in formats if f not in WRITERS]
     if unknown:
         raise UsageError(f"unknown output format {unknown[0]!r}; choose from {', '.join(sorted(WRITERS))}")
     paths = []
     for fmt in formats:
-        path = output_path(result, Path(out_dir), fmt, suffix)
+        path = output_path(stem if stem is not None else result, Path(out_dir), fmt, suffix)
         if Path(result.source).exists() and path.resolve() == Path(result.source).resolve():
             raise OutputError(f"{path}: writing it would overwrite the input; choose another --out folder")
         try:

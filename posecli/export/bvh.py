@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from posecli import footlock, skeleton
+from posecli.errors import PosecliError
 from posecli.files import atomic_path
 from posecli.result import LiftResult
 
@@ -596,18 +597,13 @@ def landmarks_in_world(result: LiftResult) -> np.ndarray | None:
     return lm @ np.asarray(rot).T
 
 
-def resample(times: np.ndarray, x: np.ndarray, new_times: np.ndarray) -> np.ndarray:
-    """Linear interpolation of (N, ...) samples at ``times`` (N,) onto ``new_times`` (M,)."""
-    flat = np.asarray(x, float).reshape(len(x), -1)
-    out = np.stack([np.interp(new_times, times, flat[:, c]) for c in range(flat.shape[1])], -1)
-    return out.reshape((len(new_times),) + np.shape(x)[1:])
-
-
-def motion(result: LiftResult, fps: float | None = None) -> tuple:
+def motion(result: LiftResult, fps: float | None = None, fixed_rate: bool = True) -> tuple:
     """What a BVH of ``result`` holds: (world joints (M, 17, 3), contact weights (M, 2),
     world landmarks (M, 33, 3) or None, landmark trust (M, 33) in [0, 1] or None, frame rate),
     resampled to ``fps`` when given (uniform frames over the clip's time span; joints made
-    rigid again). Trust comes from BlazePose's visibility (0 below 0.3, 1 above 0.7),
+    rigid again); else, with ``fixed_rate``, a clip whose frames are not evenly spaced is
+    resampled to its median rate (:func:`posecli.timing.export_grid`); ``fixed_rate=False``
+    keeps the clip's own frames (writers that store each frame's time). Trust comes from BlazePose's visibility (0 below 0.3, 1 above 0.7),
     ramped over :data:`LANDMARK_TRUST_S`."""
     world = result.world_joints()
     contacts = (result.trajectory.contacts if result.trajectory is not None
@@ -627,10 +623,15 @@ def motion(result: LiftResult, fps: float | None = None) -> tuple:
         # gaps are bridged (with little trust there) rather than cut, so nothing snaps
         lm = smooth(fill_nan(lm), max(LANDMARK_SMOOTH_S * result.fps, 1.0)) if seen.any() else None
         trust = trust if seen.any() else None
-    if not fps or fps <= 0:
-        return world, weights, lm, trust, float(result.fps)
+    from posecli import timing
+    resample = timing.resample
     t = result.frame_times()
-    grid = t[0] + np.arange(int(np.floor((t[-1] - t[0]) * fps + 1e-6)) + 1) / fps
+    if fps and fps > 0:
+        grid = t[0] + np.arange(int(np.floor((t[-1] - t[0]) * fps + 1e-6)) + 1) / fps
+    else:
+        fps, grid = timing.export_grid(t, result.fps)
+        if grid is None or not fixed_rate:
+            return world, weights, lm, trust, float(result.fps)
     world = resample(t, world, grid)
     world = skeleton.fix_bone_lengths(world, skeleton.symmetric_bone_lengths(world))
     if lm is not None:
@@ -702,11 +703,15 @@ def write(result: LiftResult, path: str | Path, scale: float = 1.0, names: str =
           fps: float | None = None) -> None:
     """Write ``result`` as BVH, atomically. ``scale``: 1 = metres, 100 = centimetres;
     ``names``: plain or mixamo (``mixamorig:`` prefix); ``fps``: resample to this rate
-    (default the clip's own)."""
+    (default the clip's own; a clip whose frames are not evenly spaced is resampled to its
+    median rate, :func:`motion`)."""
     if names not in NAME_PREFIXES:
         from posecli.errors import UsageError
         raise UsageError(f"unknown BVH names {names!r} ({', '.join(NAME_PREFIXES)})")
     world, contact, lm, trust, rate = motion(result, fps)
-    text = to_text(*solve(world, contact, lm, trust), rate, scale, names)
+    root, angles, offsets, ends = solve(world, contact, lm, trust)
+    if not all(np.isfinite(a).all() for a in (root, angles, offsets)) or not np.isfinite(scale):
+        raise PosecliError(f"{path}: the motion holds a non-finite number; nothing written")
+    text = to_text(root, angles, offsets, ends, rate, scale, names)
     with atomic_path(path) as tmp:
         tmp.write_text(text)

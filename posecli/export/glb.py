@@ -203,7 +203,8 @@ def write(result: LiftResult, path: str | Path) -> None:
     from posecli import __version__
     from posecli.export.bvh import motion, solve_rotations
 
-    world, contact, landmarks, trust, _ = motion(result)  # the BVH's motion: feet, hands, head
+    # the BVH's motion (feet, hands, head), at the clip's own frame times
+    world, contact, landmarks, trust, _ = motion(result, fixed_rate=False)
     root, local, offsets = solve_rotations(world, contact, landmarks, trust)
     data = to_glb(root, local, offsets, key_times(result.frame_times()), f"posecli {__version__}")
     with atomic_path(path) as tmp:

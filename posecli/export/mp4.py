@@ -1,7 +1,8 @@
 """MP4: the source video with the 2D skeleton drawn on it, beside a 3D view of the skeleton on
 the floor with its path. H.264, yuv420p (plays in browsers), same frame count and rate as the
-input. Frames are decoded, drawn (OpenCV) and piped to ffmpeg one at a time: memory does not
-grow with the clip.
+input (a clip whose frames are not evenly spaced: a uniform grid at its median rate over its
+frame times, see :func:`posecli.timing.export_grid`). Frames are decoded, drawn (OpenCV) and
+piped to ffmpeg one at a time: memory does not grow with the clip.
 
 Left panel: the frame (scaled to at most :data:`MAX_HEIGHT` px high). Bones: the person's
 left side blue, right side orange, the trunk and head white; joints below
@@ -213,25 +214,38 @@ def draw_clock(img: np.ndarray, t: float, i: int, n: int) -> None:
 
 
 def _frames(video: Path | None, n: int, w: int, h: int):
-    """Yield exactly ``n`` RGB frames (h, w, 3): decoded from ``video`` (the last one repeated
-    if it ends early), or a plain background without a video."""
+    """Yield exactly ``n`` RGB frames (h, w, 3): decoded from ``video``, or a plain background
+    without a video. Mp4Error when the video does not hold exactly ``n`` frames (the wrong
+    clip: its picture would freeze, or stop early, under the skeleton)."""
     if video is None:
         blank = np.full((h, w, 3), 90, np.uint8)
         for _ in range(n):
             yield blank.copy()
         return
     from posecli.video import iter_frames
-    last = None
     count = 0
     for frame in iter_frames(video):
         if count == n:
-            break
-        last = frame
+            raise Mp4Error(f"{video}: the video has more than the result's {n} frames; "
+                           "give the video the result was lifted from")
         count += 1
         yield np.array(frame)  # writable copy
-    while count < n:
-        count += 1
-        yield np.array(last) if last is not None else np.zeros((h, w, 3), np.uint8)
+    if count < n:
+        raise Mp4Error(f"{video}: the video has {count} frames, the result {n}; "
+                       "give the video the result was lifted from")
+
+
+def _shown(frames, show: np.ndarray):
+    """Yield (source index, frame) for each output frame ``show[k]`` (non-decreasing source
+    indices: a frame repeats or is skipped), reading ``frames`` to its end."""
+    it = enumerate(frames)
+    i, frame = next(it)
+    for k in show:
+        while i < k:
+            i, frame = next(it)
+        yield i, frame
+    for _ in it:  # the rest: _frames checks the frame count at the end
+        pass
 
 
 def _unit_rows(v: np.ndarray) -> np.ndarray:
@@ -264,6 +278,12 @@ def write(result: LiftResult, path: str | Path, video: str | Path | None = None,
     if src is not None and not src.is_file():
         raise Mp4Error(f"{src}: source video not found (give its new path with --video)")
     n, w, h = result.num_frames, result.width, result.height
+    # one frame rate in the file: an unevenly timed clip is shown on a uniform grid, each output
+    # frame the latest source frame at or before its time, so it plays as long as the clip
+    from posecli import timing
+    times = result.frame_times()
+    fps, grid = timing.export_grid(times, result.fps)
+    show = np.arange(n) if grid is None else timing.shown_frames(times, grid)
     out_h = min(h, max_height) // 2 * 2
     scale = out_h / h
     left_w = int(round(w * scale)) // 2 * 2
@@ -271,7 +291,7 @@ def write(result: LiftResult, path: str | Path, video: str | Path | None = None,
     width = left_w + size
 
     from posecli.export import bvh
-    world, weights, lm, trust, _ = bvh.motion(result)
+    world, weights, lm, trust, _ = bvh.motion(result, fixed_rate=False)  # per source frame
     feet = bvh.foot_points(*bvh.solve(world, weights, lm, trust))   # (N, 2, 2, 3)
     view = View3D(np.concatenate([world, feet.reshape(n, 4, 3)], axis=1), size, result.fps)
     contacts = result.trajectory.contacts if result.trajectory is not None else None
@@ -279,13 +299,12 @@ def write(result: LiftResult, path: str | Path, video: str | Path | None = None,
     flat = np.array([1.0, 0.0, 1.0])
     heel = world[:, [3, 6]] - HEEL_BACK * _unit_rows((feet[:, :, 1] - world[:, [3, 6]]) * flat)
     soles = np.stack([heel * flat, feet[:, :, 1] * flat], axis=2)   # (N, 2, 2, 3) on the floor
-    times = result.frame_times()
     with atomic_path(path) as tmp:
-        proc = subprocess.Popen(encoder_command(tmp, width, out_h, result.fps),
+        proc = subprocess.Popen(encoder_command(tmp, width, out_h, fps),
                                 stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             canvas = np.zeros((out_h, width, 3), np.uint8)
-            for i, frame in enumerate(_frames(src, n, w, h)):
+            for i, frame in _shown(_frames(src, n, w, h), show):
                 if frame.shape[:2] != (out_h, left_w):
                     frame = cv2.resize(frame, (left_w, out_h), interpolation=cv2.INTER_AREA)
                 draw_2d(frame, result.keypoints[i], result.conf[i], str(result.flags[i]), scale)

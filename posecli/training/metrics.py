@@ -43,3 +43,21 @@ def mpjve(pred: np.ndarray, gt: np.ndarray) -> float:
     if len(pred) < 2:
         return float("nan")
     return mpjpe(np.diff(pred, axis=0), np.diff(gt, axis=0))
+
+
+def knee_flexion_deg(x: np.ndarray) -> np.ndarray:
+    """(..., J>=7, 3) joints in the H36M order (1-3 right hip/knee/ankle, 4-6 left) -> (..., 2)
+    knee flexion in degrees (right, left): the angle between thigh (hip -> knee) and shin
+    (knee -> ankle), 0 for a straight leg. Independent of the frame, units and scale."""
+    out = []
+    for hip, knee, ankle in ((1, 2, 3), (4, 5, 6)):
+        a = x[..., knee, :] - x[..., hip, :]
+        b = x[..., ankle, :] - x[..., knee, :]
+        # atan2 of |a x b| and a.b: exact near 0 degrees, where arccos of a rounded cosine is not
+        out.append(np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), (a * b).sum(-1))))
+    return np.stack(out, -1)
+
+
+def median_knee(x: np.ndarray) -> float:
+    """Median knee flexion (degrees) over all frames and both legs of (N, J>=7, 3) joints."""
+    return float(np.median(knee_flexion_deg(x)))

@@ -19,6 +19,7 @@ from posecli.training.augment import (CmuAug, NoiseAug, corrupt_2d, resample, sc
                                       tumble)
 from posecli.training.cameras import HUMANEVA_CAMERA, CameraAug, random_camera, view
 from posecli.training.datasets import Sequence
+from posecli.training.metrics import knee_flexion_deg
 
 HELD_OUT_CMU = ("07", "13", "85")
 
@@ -83,14 +84,105 @@ def raise_daz_hips(world: np.ndarray, ratio: float = REFERENCE_SHIN_THIGH) -> np
     return w.astype(world.dtype)
 
 
+# Daz knee correction: measured Daz knee flexion (deg) -> the flexion the other rigs (iClone CC,
+# DeepMimic) give the same frames, matched by quantiles over the CMU takes stored in both (training
+# subjects only: 02_01-04, 03_01-02, 05_01, 06_01, 08_07, 09_02/04/06/07; 2,592 leg-frames), from
+# fit_daz_knee_map(). The Daz legs never straighten (1st percentile 11.7 deg against 0.7) and bend
+# ~7 deg more over the whole range. Knots (daz, reference), piecewise linear between them.
+DAZ_KNEE_MAP = ((0.0, 0.0), (11.74, 0.57), (14.25, 5.3), (16.6, 8.22), (20.18, 12.36), (22.68, 15.2),
+                (24.37, 17.22), (26.6, 19.62), (28.98, 21.77), (30.83, 23.7), (32.64, 25.46),
+                (36.71, 29.45), (41.43, 33.75), (47.82, 39.61), (56.13, 48.92), (68.38, 62.54),
+                (83.34, 77.2), (101.61, 94.67), (108.77, 102.12), (115.74, 109.83), (180.0, 174.09))
+
+
+def fit_daz_knee_map(path: str | Path | None = None, exclude: tuple[str, ...] = HELD_OUT_CMU,
+                     percentiles: tuple[float, ...] = (1, 2, 3, 5, 7.5, 10, 15, 20, 25, 30, 40, 50, 60,
+                                                         70, 80, 90, 95, 97.5, 99)
+                     ) -> tuple[tuple[float, float], ...]:
+    """Quantile-match the Daz rig's knee flexion to the other rigs' on takes stored in both.
+
+    For every CMU take in ``cmu_h36m.npz`` that has a ``cgspeed_daz`` copy and a copy from
+    another rig (subjects in ``exclude`` left out), both copies (first frame dropped: the Daz
+    T-pose) are cut to the same length and pooled; the knots are the two pools' percentiles,
+    plus (0, 0) and a far knot that keeps the top percentile's offset. Returns ((daz_deg,
+    ref_deg), ...) with increasing daz_deg, for :func:`straighten_daz_knees`.
+    """
+    d = np.load(Path(path) if path else cmu_files()[0])
+    pos = d["positions"].astype(np.float64)
+    starts = d["clip_start"]
+    ends = np.r_[starts[1:], len(pos)]
+    by_take: dict[str, list[int]] = {}
+    for i, name in enumerate(d["clip_name"]):
+        if str(d["subject"][i]) not in exclude:
+            by_take.setdefault(str(name), []).append(i)
+    daz, ref = [], []
+    for idx in by_take.values():
+        dz = [i for i in idx if str(d["skeleton"][i]) == "cgspeed_daz"]
+        for j in (i for i in idx if str(d["skeleton"][i]) != "cgspeed_daz"):
+            for i in dz:
+                n = min(ends[i] - starts[i], ends[j] - starts[j]) - 1
+                daz.append(knee_flexion_deg(pos[starts[i] + 1:starts[i] + 1 + n]).ravel())
+                ref.append(knee_flexion_deg(pos[starts[j] + 1:starts[j] + 1 + n]).ravel())
+    if not daz:
+        raise ValueError("no take is stored in both the Daz rig and another rig")
+    qd = np.percentile(np.concatenate(daz), percentiles)
+    qr = np.percentile(np.concatenate(ref), percentiles)
+    knots = [(0.0, 0.0)] + [(float(a), float(b)) for a, b in zip(qd, np.maximum.accumulate(qr))]
+    knots.append((180.0, float(180.0 - (qd[-1] - qr[-1]))))
+    out = [knots[0]]
+    for a, b in knots[1:]:
+        if a > out[-1][0] + 1e-6:            # strictly increasing daz knots
+            out.append((round(a, 2), round(max(b, out[-1][1]), 2)))
+    return tuple(out)
+
+
+def rotate_about(v: np.ndarray, axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rodrigues: rotate (N,3) vectors about unit (N,3) axes by (N,) radians."""
+    c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    return v * c + np.cross(axis, v) * s + axis * (axis * v).sum(-1, keepdims=True) * (1 - c)
+
+
+def straighten_daz_knees(world: np.ndarray, knots=None) -> np.ndarray:
+    """Give a Daz-rig clip the knee flexion the other rigs give the same motion.
+
+    (N, >=17, 3) world metres, Y up -> same shape. Per frame and leg, the shin (with the ankle
+    and, in the raw 19-joint data, the toe) turns about the knee, in the plane of thigh and
+    shin, from its flexion f to ``np.interp(f, *zip(*knots))`` (default :data:`DAZ_KNEE_MAP`).
+    Bone lengths do not change; hips, thighs and knees stay. The clip is then moved up or
+    down so that its lowest foot joint's 5th-percentile height is what it was (straighter legs
+    reach lower).
+    """
+    knots = np.asarray(knots if knots is not None else DAZ_KNEE_MAP, dtype=np.float64)
+    w = np.array(world, dtype=np.float64, copy=True)
+    feet = [3, 6] + ([17, 18] if w.shape[1] > 18 else [])
+    floor0 = np.percentile(w[:, feet, 1].min(1), 5)
+    flex = knee_flexion_deg(w)
+    target = np.interp(flex, knots[:, 0], knots[:, 1])
+    sides = ((1, 2, [3] + ([17] if w.shape[1] > 17 else [])), (4, 5, [6] + ([18] if w.shape[1] > 18 else [])))
+    for k, (hip, knee, below) in enumerate(sides):
+        thigh = w[:, knee] - w[:, hip]
+        shin = w[:, below[0]] - w[:, knee]
+        axis = np.cross(thigh, shin)
+        norm = np.linalg.norm(axis, axis=-1, keepdims=True)
+        ok = norm[:, 0] > 1e-9      # a perfectly straight leg has no bend plane (and needs no change)
+        axis = np.where(ok[:, None], axis / np.maximum(norm, 1e-12), 0.0)
+        # turning the shin about thigh x shin by a positive angle bends the knee further
+        angle = np.where(ok, np.radians(target[:, k] - flex[:, k]), 0.0)
+        for j in below:
+            w[:, j] = w[:, knee] + rotate_about(w[:, j] - w[:, knee], axis, angle)
+    w[..., 1] += floor0 - np.percentile(w[:, feet, 1].min(1), 5)
+    return w.astype(world.dtype)
+
+
 def load_cmu(path: str | Path | tuple | list | None = None, subjects: tuple[str, ...] | None = None,
-             exclude: tuple[str, ...] = (), clean: bool = False) -> list[MocapClip]:
+             exclude: tuple[str, ...] = (), clean: bool = False, daz_knees: bool = True) -> list[MocapClip]:
     """CMU clips as world-space H36M-17 joints (toes dropped), Y up, metres.
 
     ``path``: one npz or several (default ``cmu_h36m.npz``). ``clean``: drop leading frames that
-    jump (the Daz rig's T-pose and a frame blended from it), skip :data:`BAD_CMU_CLIPS`, and move the Daz rig's hips up
-    (:func:`raise_daz_hips`). Evaluation keeps ``clean=False`` so held-out figures stay
-    comparable across versions.
+    jump (the Daz rig's T-pose and a frame blended from it), skip :data:`BAD_CMU_CLIPS`, move the
+    Daz rig's hips up (:func:`raise_daz_hips`) and, with ``daz_knees``, give its knees the other
+    rigs' flexion (:func:`straighten_daz_knees`). Evaluation keeps ``clean=False`` so held-out
+    figures stay comparable across versions.
     """
     paths = [Path(p) for p in path] if isinstance(path, (tuple, list)) else [Path(path) if path else cmu_files()[0]]
     clips = []
@@ -113,6 +205,8 @@ def load_cmu(path: str | Path | tuple | list | None = None, subjects: tuple[str,
                         world = world[1:]
                 if str(d["skeleton"][i]) == "cgspeed_daz":
                     world = raise_daz_hips(world)
+                    if daz_knees:
+                        world = straighten_daz_knees(world)
             clips.append(MocapClip(world[:, :NUM_JOINTS], subj, name))
     return clips
 

@@ -62,6 +62,7 @@ class TrainConfig:
     workers: int = 0               # processes making training windows (0: in the training process)
     more_data: bool = False        # CMU: add cmu_more.npz (its held-out subjects stay out)
     clean: bool = False            # CMU: drop T-pose frames and bad clips, move the Daz hips
+    daz_knees: bool = True         # CMU, with clean: give the Daz knees the other rigs' flexion
     aug: str = "v2"                # CMU augmentation: v2 (CmuAug()) | v3 (data.AUG_V3)
     extra: dict = field(default_factory=dict)
 
@@ -76,12 +77,13 @@ def build_data(cfg: TrainConfig):
     if cfg.data == "cmu":
         held = tuple(cfg.test_subjects) or HELD_OUT_CMU
         files = cmu_files(cfg.more_data)
-        train = load_cmu(files, subjects=tuple(cfg.train_subjects) or None, exclude=held, clean=cfg.clean)
+        train = load_cmu(files, subjects=tuple(cfg.train_subjects) or None, exclude=held, clean=cfg.clean,
+                         daz_knees=cfg.daz_knees)
         val = cmu_eval_sequences(load_cmu(subjects=held), cfg.val_cameras, seed=0)
         desc = {"dataset": f"CMU mocap ({' + '.join(f.name for f in files)}) with random virtual cameras",
                 "train_subjects": sorted({c.subject for c in train}), "held_out_subjects": list(held),
                 "train_clips": len(train), "train_frames": int(sum(len(c.world) for c in train)),
-                "clean": cfg.clean, "augmentation": cfg.aug}
+                "clean": cfg.clean, "daz_knees": cfg.clean and cfg.daz_knees, "augmentation": cfg.aug}
         return CmuSampler(train, cfg.frames, AUG_V3 if cfg.aug == "v3" else CmuAug()), val, H36M17, desc
     if cfg.data in ("humaneva", "humaneva17"):
         train = load_humaneva("Train")

@@ -6,7 +6,8 @@ import torch
 
 from posecli.skeleton import bone_lengths
 from posecli.training.augment import tumble
-from posecli.training.mocap import CmuSampler, MocapClip, raise_daz_hips
+from posecli.training.metrics import knee_flexion_deg
+from posecli.training.mocap import DAZ_KNEE_MAP, CmuSampler, MocapClip, raise_daz_hips, straighten_daz_knees
 from posecli.training.train import BatchSource, load_split, save_split
 
 
@@ -36,6 +37,55 @@ def test_raising_the_daz_hips_gives_adult_leg_proportions_and_keeps_the_skeleton
     np.testing.assert_allclose(fixed[0, [2, 3, 5, 6]], w[0, [2, 3, 5, 6]], atol=1e-9)  # standing: knees stay
     np.testing.assert_allclose(fixed[:, 0], (fixed[:, 1] + fixed[:, 4]) / 2)          # pelvis = mid-hips
     assert (fixed[:, [1, 4], 1] > w[:, [1, 4], 1]).all()                                 # hips rose
+
+
+def _bent_legs(flex_deg: np.ndarray) -> np.ndarray:
+    """(n, 17, 3) figures, Y up, whose knees bend by flex_deg (n,) in the sagittal plane."""
+    w = np.repeat(_daz_like(2)[:1], len(flex_deg), 0)
+    f = np.radians(flex_deg)
+    for hip, knee, ankle in ((1, 2, 3), (4, 5, 6)):
+        w[:, ankle] = w[:, knee] + 0.454 * np.stack([0 * f, -np.cos(f), -np.sin(f)], -1)  # foot back
+    return w
+
+
+def test_straightening_the_daz_knees_maps_the_flexion_and_keeps_the_skeleton_rigid():
+    flex = np.array([5.0, 11.74, 12.5, 30.0, 60.0, 95.0, 140.0])
+    w = _bent_legs(flex)
+    assert np.allclose(knee_flexion_deg(w), flex[:, None], atol=1e-6)
+    out = straighten_daz_knees(w)
+    knots = np.array(DAZ_KNEE_MAP)
+    want = np.interp(flex, knots[:, 0], knots[:, 1])
+    assert np.allclose(knee_flexion_deg(out), want[:, None], atol=1e-6)
+    assert (want[1:] < flex[1:] - 5).all() and want[1] < 1.0                # Daz 11.7 deg = straight
+    np.testing.assert_allclose(bone_lengths(out), bone_lengths(w), atol=1e-9)
+    # hips and knees stay (the whole figure may shift up or down by the same amount)
+    dy = out[0, 0, 1] - w[0, 0, 1]
+    np.testing.assert_allclose(out[:, [0, 1, 2, 4, 5]], w[:, [0, 1, 2, 4, 5]] + [0, dy, 0], atol=1e-9)
+    # the bend stays in the leg's plane: the ankle stays behind the knee, not sideways
+    np.testing.assert_allclose(out[:, [3, 6], 0], w[:, [3, 6], 0], atol=1e-9)
+    assert straighten_daz_knees(_bent_legs(np.zeros(3))).shape == (3, 17, 3)  # no bend plane: no NaN
+    assert np.isfinite(straighten_daz_knees(_bent_legs(np.zeros(3)))).all()
+
+
+def test_daz_knee_map_is_the_fit_on_takes_stored_in_two_rigs(shared):
+    from posecli.training.mocap import fit_daz_knee_map
+    fitted = np.array(fit_daz_knee_map())
+    np.testing.assert_allclose(fitted, np.array(DAZ_KNEE_MAP), atol=0.01)
+    knots = np.array(DAZ_KNEE_MAP)
+    assert (np.diff(knots[:, 0]) > 0).all() and (np.diff(knots[:, 1]) >= 0).all()   # monotone
+
+
+def test_cleaning_gives_daz_knees_the_other_rigs_flexion(shared):
+    """Held-out take 07_05 (not used in the fit): Daz and iClone copies of the same walk."""
+    from posecli.training.mocap import load_cmu
+    before = [c for c in load_cmu(subjects=("07",), clean=True, daz_knees=False) if c.name == "07_05"]
+    after = [c for c in load_cmu(subjects=("07",), clean=True) if c.name == "07_05"]
+    med = lambda c: float(np.median(knee_flexion_deg(c.world)))  # noqa: E731
+    p5 = lambda c: float(np.percentile(knee_flexion_deg(c.world), 5))  # noqa: E731
+    (iclone, daz_b, *_), (iclone_a, daz_a, *_) = before, after   # file order: iClone, Daz, DeepMimic
+    assert med(iclone) == med(iclone_a)                             # other rigs untouched
+    assert med(daz_b) - med(iclone) > 5 and p5(daz_b) - p5(iclone) > 5
+    assert abs(med(daz_a) - med(iclone)) < 2 and abs(p5(daz_a) - p5(iclone)) < 3
 
 
 def test_clean_cmu_drops_t_pose_frames_and_bad_clips(shared):

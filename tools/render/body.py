@@ -252,11 +252,12 @@ class Renderer:
 def render_clip(out_dir: Path, name: str, mocap: MocapClip, seed: int, crf: int = 23,
                 camera: CameraSpec | None = None, looks: dict | None = None,
                 max_frames: int | None = None, variant: str = "full",
-                person_frac: float | None = None) -> Path:
+                person_frac: float | None = None, camera_height: float | None = None) -> Path:
     """Pose, film and write ``out_dir/name.mp4`` and ``out_dir/name.truth.npz``.
 
     variant: "full" (default) or an ablation of the looks: "plain_head" (no hair, eyes, brows,
     lips), "mannequin" (uniform grey body), "flat" (ambient light only, no shadows).
+    camera_height: metres above the floor for the sampled camera (default: drawn, 0.7-1.8 m).
     """
     import imageio_ffmpeg
     rng = np.random.default_rng(seed)
@@ -270,7 +271,7 @@ def render_clip(out_dir: Path, name: str, mocap: MocapClip, seed: int, crf: int 
         verts, joints, kps, skull = (verts[:max_frames], joints[:max_frames], kps[:max_frames],
                                      skull[:max_frames])
     t_pose = time.time() - t0
-    spec = camera or sample_camera(rng, body.height_m, person_frac)
+    spec = camera or sample_camera(rng, body.height_m, person_frac, camera_height)
     facing0 = np.cross(np.array([0, 1.0, 0]), joints[0, 1] - joints[0, 4])  # up x (r - l) = fwd
     k, r_wc, t_wc, eye = place_camera(spec, joints[:, 0], facing0, body.height_m)
     j_cam = to_camera(joints, r_wc, t_wc)

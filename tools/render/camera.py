@@ -58,16 +58,19 @@ class CameraSpec:
     pan_smooth_s: float = 0.6
 
 
-def sample_camera(rng: np.random.Generator, body_height: float, frac: float | None = None
-                  ) -> CameraSpec:
+def sample_camera(rng: np.random.Generator, body_height: float, frac: float | None = None,
+                  height: float | None = None) -> CameraSpec:
     """Random but detector-friendly camera: the person ~45-70 % of the frame height (or
-    ``frac`` of it)."""
+    ``frac`` of it), 0.7-1.8 m up (or ``height`` metres: high cameras look down, low ones up).
+    The same draws are made either way, so a seed gives the same focal and direction."""
     focal = float(rng.uniform(480, 800))
     drawn = float(rng.uniform(0.48, 0.68))
     frac = frac or drawn
     distance = focal * body_height / (frac * HEIGHT)
+    drawn_height = float(rng.uniform(0.7, 1.8))
     return CameraSpec(focal=focal, distance=float(distance),
-                      height=float(rng.uniform(0.7, 1.8)), yaw_deg=float(rng.uniform(-180, 180)))
+                      height=drawn_height if height is None else float(height),
+                      yaw_deg=float(rng.uniform(-180, 180)))
 
 
 def place_camera(spec: CameraSpec, pelvis: np.ndarray, facing0: np.ndarray, body_height: float

@@ -7,6 +7,8 @@ from pathlib import Path
 # the shared data folder sits beside the checkout (as in tests/conftest.py)
 MOCAP = Path(os.environ.get("POSECLI_MOCAP", Path(__file__).resolve().parents[3] / "shared" / "data"
                             / "mocap" / "cmu_h36m.npz"))
+# the second CMU file (Daz-rig takes not in cmu_h36m.npz: subjects 09, 10, 13, 14), beside the first
+MOCAP_MORE = MOCAP.with_name("cmu_more.npz")
 WIDTH, HEIGHT, FPS = 640, 480, 30.0
 SUPERSAMPLE = 2
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from render.constants import FPS, MOCAP
+from render.constants import FPS, MOCAP, MOCAP_MORE
 
 
 @dataclass
@@ -18,9 +18,14 @@ class MocapClip:
     world: np.ndarray    # (N,19,3) metres, Y up
 
 
+def mocap_file(source: str | None) -> Path:
+    """The npz holding a source's clips: cmu_more.npz for 'cmu_daz_atelier', else cmu_h36m.npz."""
+    return MOCAP_MORE if source == "cmu_daz_atelier" else MOCAP
+
+
 def load_mocap_clip(name: str, source: str | None = None, start: float = 0.0,
-                    max_frames: int | None = None, path: Path = MOCAP) -> MocapClip:
-    d = np.load(path, allow_pickle=True)
+                    max_frames: int | None = None, path: Path | None = None) -> MocapClip:
+    d = np.load(path or mocap_file(source), allow_pickle=True)
     s = d["clip_start"]
     e = np.r_[s[1:], len(d["positions"])]
     idx = [i for i in range(len(s)) if d["clip_name"][i] == name
