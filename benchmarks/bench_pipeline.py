@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("video", type=Path, nargs="?", default=None)
     ap.add_argument("--detector", default="blazepose-full")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--backend", default="torch")
+    ap.add_argument("--backend", default="onnx", help="lifter runtime (default: posecli lift's)")
     ap.add_argument("--memory", action="store_true",
                     help="peak memory of `posecli lift` on 1,000 and 10,000 frames of 2D keypoints")
     args = ap.parse_args()
@@ -40,13 +40,13 @@ def main() -> None:
         return memory_growth()
     video = args.video or default_video()
 
-    import torch
-
     from posecli import pipeline, skeleton
     from posecli.lifter import load_lifter
     from posecli.video import iter_frames, probe
 
-    torch.set_num_threads(args.threads)
+    if args.backend == "torch":
+        from posecli.compute import set_torch_threads
+        set_torch_threads(args.threads)
     info = probe(video)
     t0 = time.perf_counter()
     n = sum(1 for _ in iter_frames(video, info))
@@ -68,8 +68,8 @@ def main() -> None:
     print(f"video: {video.name}, {n} frames, {info.width}x{info.height} @ {info.fps:g} fps; "
           f"person found in {found.sum()}/{n} frames")
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
-          f"{args.threads} threads; torch {torch.__version__}; lifter backend {args.backend}, "
-          f"window {lifter.frames}, flip TTA {lifter.info['flip_test']}")
+          f"load average {os.getloadavg()[0]:.1f}, {args.threads} threads; lifter backend "
+          f"{args.backend}, window {lifter.frames}, flip TTA {lifter.info['flip_test']}")
     print(f"{'stage':<22}{'ms/frame':>10}{'frames/s':>10}")
     for name, t in (("decode", t_decode), (f"detect ({args.detector})", t_detect),
                     ("lift", t_lift), ("total", total)):

@@ -72,18 +72,78 @@ def run_child(cmd: list[str], env: dict | None = None) -> tuple[float, float, st
     Peak RSS is the child's VmHWM, polled from /proc (it only grows): ru_maxrss would count
     this large parent's pages, which the child holds between fork and exec.
     """
+    wall, peak, out, _ = run_child_cpu(cmd, env)
+    return wall, peak, out
+
+
+def run_child_cpu(cmd: list[str], env: dict | None = None) -> tuple[float, float, str, float]:
+    """As :func:`run_child`, plus the CPU seconds (user + system) of the child and of the
+    processes it waited for (ffmpeg): on a shared machine CPU time moves less than wall time.
+    The child runs in the temporary folder: ``python -m`` and ``-c`` put the working folder
+    first on sys.path, so a child started in a checkout would import that checkout's posecli
+    whatever its PYTHONPATH says."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as errs:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=errs, text=True, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=errs, text=True, env=env,
+                                cwd=tempfile.gettempdir())
         peak = 0
         while proc.poll() is None:
             peak = max(peak, _vm_hwm_kib(proc.pid))
-            time.sleep(0.1)
+            time.sleep(0.05)
         wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         out.seek(0), errs.seek(0)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {errs.read().strip()[-500:]}")
-        return wall, peak / 1024, out.read()
+        return wall, peak / 1024, out.read(), cpu
+
+
+def loadavg() -> str:
+    """The 1-minute load average now (the machine is shared: every timing notes it)."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+#: Counts the person detector's network runs (whole frame and each tile) of whatever posecli
+#: is on the path, per frame of a clip, as ``posecli lift`` runs the tracker (``--person
+#: auto``) and as ``posecli tracks`` / ``--person all`` do.
+RUNS_SCRIPT = """
+import sys, json
+from posecli.detect2d import blazepose
+runs = [0]
+original = blazepose.PoseDetector.detect_once
+def counted(self, *a, **k):
+    runs[0] += 1
+    return original(self, *a, **k)
+blazepose.PoseDetector.detect_once = counted
+from posecli import pipeline
+out = {}
+info, lm = pipeline.detect_video(sys.argv[1])[:2]        # as `posecli lift` (--person auto)
+out["auto"], runs[0] = runs[0] / len(lm), 0
+info, n, tracks = pipeline.track_video(sys.argv[1])[:3]  # as `posecli tracks`, --person all
+out["all"] = runs[0] / n
+print(json.dumps({"frames": n, "per_frame": out["auto"], "per_frame_all": out["all"],
+                  "tracks": len(tracks)}))
+"""
+
+
+def detector_runs(clip: Path, code: str) -> dict:
+    """The person detector's runs per frame on ``clip`` with the posecli at ``code``:
+    {"per_frame": --person auto, "per_frame_all": every person, "frames", "tracks"}."""
+    out = run_child([sys.executable, "-c", RUNS_SCRIPT, str(clip)],
+                    {**os.environ, "PYTHONPATH": code})[2]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def one_frame_clip(src: Path, dest: Path) -> Path:
+    """The first frame of ``src`` as a 1-frame H.264 clip."""
+    import imageio_ffmpeg
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(src),
+                    "-frames:v", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(dest)], check=True)
+    return dest
 
 
 def _vm_hwm_kib(pid: int) -> int:
@@ -267,31 +327,69 @@ def compare_strategies(threads: int, max_frames: int) -> list[dict]:
 
 def interleaved(clip: Path, args, tmp: Path) -> dict:
     """Whole process of this code, ``--compare-code`` and MediaPipe, in turn, ``repeats`` times:
-    on a shared machine only ratios measured side by side mean something. Medians, seconds."""
+    on a shared machine only ratios measured side by side mean something. Medians, seconds;
+    the ratio is posecli's wall time over MediaPipe's (0.5x: twice MediaPipe's speed)."""
     from posecli.video import probe
     n = probe(clip).num_frames
-    tools = {"posecli (this)": str(REPO), f"posecli ({args.compare_code})": str(args.compare_code)}
+    tools = {"posecli (this)": str(REPO)}
+    if args.compare_code:
+        tools[f"posecli ({args.compare_code})"] = str(args.compare_code)
     script = tmp / "mp_pose.py"
     script.write_text(MEDIAPIPE_SCRIPT)
     walls: dict[str, list[float]] = {k: [] for k in tools}
+    cpus: dict[str, list[float]] = {k: [] for k in tools}
+    loads: list[str] = [loadavg()]
     have_mp = Path(args.mediapipe_python).exists()
     if have_mp:
-        walls["mediapipe"] = []
+        walls["mediapipe"], cpus["mediapipe"] = [], []
     for _ in range(args.repeats):
         for name, code in tools.items():
             with tempfile.TemporaryDirectory() as out:
                 env = {**os.environ, "PYTHONPATH": code}
-                walls[name].append(run_child([sys.executable, "-m", "posecli.cli", "lift", str(clip), "-o", out,
-                                              "-q", "--threads", str(args.threads)], env)[0])
+                w, _, _, c = run_child_cpu([sys.executable, "-m", "posecli.cli", "lift", str(clip), "-o",
+                                            out, "-q", "--threads", str(args.threads)], env)
+                walls[name].append(w), cpus[name].append(c)
         if have_mp:
-            walls["mediapipe"].append(run_child([args.mediapipe_python, str(script), str(clip)])[0])
+            w, _, _, c = run_child_cpu([args.mediapipe_python, str(script), str(clip)])
+            walls["mediapipe"].append(w), cpus["mediapipe"].append(c)
+        loads.append(loadavg())
     med = {k: float(np.median(v)) for k, v in walls.items()}
-    print(f"\n2b. in turn, {args.repeats} rounds, {n}-frame clip: median wall s (frames/s)"
-          + (", speed-up vs MediaPipe" if have_mp else ""))
+    cpu = {k: float(np.median(v)) for k, v in cpus.items()}
+    runs = {k: detector_runs(clip, code) for k, code in tools.items()} if not args.no_runs else {}
+    print(f"\n2b. in turn, {args.repeats} rounds, {n}-frame clip (load average {', '.join(loads)}): "
+          "median wall s (frames/s), median CPU s" + (", time vs MediaPipe's" if have_mp else "")
+          + ", person-detector runs per frame (lift --person auto / all)")
     for k, v in med.items():
-        ratio = f"   {med['mediapipe'] / v:.2f}x" if have_mp else ""
-        print(f"{k:<40}{v:>8.1f} s ({n / v:6.1f} frames/s){ratio}   runs: {', '.join(f'{w:.1f}' for w in walls[k])}")
-    return {"frames": n, "walls": walls, "median": med}
+        ratio = f"{v / med['mediapipe']:.2f}x" if have_mp else ""
+        r = f"{runs[k]['per_frame']:.3f} / {runs[k]['per_frame_all']:.3f}" if k in runs else ""
+        print(f"{k:<32}{v:>7.1f} s ({n / v:6.1f} frames/s) CPU {cpu[k]:6.1f} s {ratio:>7} {r:>7}"
+              f"   runs: {', '.join(f'{w:.1f}' for w in walls[k])}")
+    return {"frames": n, "walls": walls, "cpus": cpus, "median": med, "median_cpu": cpu,
+            "loads": loads, "detector_runs": runs}
+
+
+def startup(args, tmp: Path) -> dict:
+    """``posecli lift`` on a 1-frame clip and on the example, this code and ``--compare-code``
+    in turn, ``repeats`` times: median wall seconds (start-up dominates the first)."""
+    clips = {"1 frame": one_frame_clip(args.video, tmp / "one.mp4"), args.video.name: args.video}
+    tools = {"this": str(REPO)}
+    if args.compare_code:
+        tools[str(args.compare_code)] = str(args.compare_code)
+    walls = {(c, t): [] for c in clips for t in tools}
+    loads = [loadavg()]
+    for _ in range(args.repeats):
+        for c, clip in clips.items():
+            for t, code in tools.items():
+                with tempfile.TemporaryDirectory() as out:
+                    walls[c, t].append(run_child([sys.executable, "-m", "posecli.cli", "lift", str(clip),
+                                                  "-o", out, "-q", "--threads", str(args.threads)],
+                                                 {**os.environ, "PYTHONPATH": code})[0])
+        loads.append(loadavg())
+    print(f"\n5. start-up: posecli lift, in turn, {args.repeats} rounds (load average {', '.join(loads)}): "
+          "median wall s")
+    for (c, t), v in walls.items():
+        print(f"{c:<20}{t:<28}{np.median(v):>7.2f} s   runs: {', '.join(f'{w:.2f}' for w in v)}")
+    return {f"{c} | {t}": {"median": float(np.median(v)), "runs": v} for (c, t), v in walls.items()}
 
 
 # ---- main ------------------------------------------------------------------------------------------
@@ -318,7 +416,13 @@ def main() -> None:
     ap.add_argument("--compare-code", type=Path, help="another checkout (e.g. before a change): its whole "
                     "process runs in turn with this one and MediaPipe, --repeats times, medians reported")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-whole", action="store_true", help="skip section 2-3 (one run per clip size)")
+    ap.add_argument("--no-interleaved", action="store_true", help="skip the in-turn comparison "
+                    "(run unless this is given)")
+    ap.add_argument("--no-runs", action="store_true", help="skip counting the detector's runs")
+    ap.add_argument("--startup", action="store_true", help="also time a 1-frame clip and the example")
     args = ap.parse_args()
+    args.video = args.video.resolve()
     sizes = [int(s) for s in args.frames.split(",") if s]
     mp_sizes = {int(s) for s in args.mediapipe_frames.split(",") if s}
     print(machine_note(args.threads))
@@ -344,35 +448,38 @@ def main() -> None:
             report["detector_threads_ms"] = th
             print("detector alone, ms/frame: " + ", ".join(f"{k} TFLite thread(s) {v:.2f}" for k, v in th.items()))
 
-        print("\n2-3. whole process (child), posecli vs MediaPipe Pose on the same clip, in turn")
-        print(f"{'tool':<12}{'frames':>8}{'wall s':>9}{'frames/s':>10}{'peak RSS MiB':>14}{'vs MediaPipe':>14}")
-        env = {**os.environ}
-        report["whole"] = []
-        have_mp = Path(args.mediapipe_python).exists()
-        for size, clip in clips.items():
-            n = probe(clip).num_frames  # stream copy cuts at a packet: the true count
-            with tempfile.TemporaryDirectory() as out:
-                wall, rss, _ = run_child([sys.executable, "-m", "posecli.cli", "lift", str(clip), "-o", out,
-                                          "-q", "--threads", str(args.threads)], env)
-            row = {"tool": "posecli", "frames": n, "wall_s": wall, "fps": n / wall, "rss_mib": rss}
-            mp_row = None
-            if size in mp_sizes and have_mp:
-                script = Path(tmp) / "mp_pose.py"
-                script.write_text(MEDIAPIPE_SCRIPT)
-                mwall, mrss, mout = run_child([args.mediapipe_python, str(script), str(clip)])
-                mp_row = {"tool": "mediapipe", "frames": int(mout.split()[-1]), "wall_s": mwall,
-                          "fps": int(mout.split()[-1]) / mwall, "rss_mib": mrss}
-                row["speedup_vs_mediapipe"] = mwall / wall
-            for r in filter(None, (row, mp_row)):
-                report["whole"].append(r)
-                ratio = f"{r['speedup_vs_mediapipe']:.2f}x" if "speedup_vs_mediapipe" in r else ""
-                print(f"{r['tool']:<12}{r['frames']:>8}{r['wall_s']:>9.1f}{r['fps']:>10.1f}{r['rss_mib']:>14.0f}{ratio:>14}")
-        if not have_mp:
-            print(f"note: MediaPipe not found at {args.mediapipe_python}: ratio skipped "
-                  "(python3 -m venv /tmp/mpvenv && /tmp/mpvenv/bin/pip install mediapipe==0.10.14)")
+        if not args.no_whole:
+            print("\n2-3. whole process (child), posecli vs MediaPipe Pose on the same clip, in turn")
+            print(f"{'tool':<12}{'frames':>8}{'wall s':>9}{'frames/s':>10}{'peak RSS MiB':>14}{'time vs MP':>14}")
+            env = {**os.environ}
+            report["whole"] = []
+            have_mp = Path(args.mediapipe_python).exists()
+            for size, clip in clips.items():
+                n = probe(clip).num_frames  # stream copy cuts at a packet: the true count
+                with tempfile.TemporaryDirectory() as out:
+                    wall, rss, _ = run_child([sys.executable, "-m", "posecli.cli", "lift", str(clip), "-o", out,
+                                              "-q", "--threads", str(args.threads)], env)
+                row = {"tool": "posecli", "frames": n, "wall_s": wall, "fps": n / wall, "rss_mib": rss}
+                mp_row = None
+                if size in mp_sizes and have_mp:
+                    script = Path(tmp) / "mp_pose.py"
+                    script.write_text(MEDIAPIPE_SCRIPT)
+                    mwall, mrss, mout = run_child([args.mediapipe_python, str(script), str(clip)])
+                    mp_row = {"tool": "mediapipe", "frames": int(mout.split()[-1]), "wall_s": mwall,
+                              "fps": int(mout.split()[-1]) / mwall, "rss_mib": mrss}
+                    row["time_vs_mediapipe"] = wall / mwall
+                for r in filter(None, (row, mp_row)):
+                    report["whole"].append(r)
+                    ratio = f"{r['time_vs_mediapipe']:.2f}x" if "time_vs_mediapipe" in r else ""
+                    print(f"{r['tool']:<12}{r['frames']:>8}{r['wall_s']:>9.1f}{r['fps']:>10.1f}{r['rss_mib']:>14.0f}{ratio:>14}")
+            if not have_mp:
+                print(f"note: MediaPipe not found at {args.mediapipe_python}: ratio skipped "
+                      "(python3 -m venv /tmp/mpvenv && /tmp/mpvenv/bin/pip install mediapipe==0.10.14)")
 
-        if args.compare_code:
+        if not args.no_interleaved:
             report["interleaved"] = interleaved(clips[sizes[0]], args, Path(tmp))
+        if args.startup:
+            report["startup"] = startup(args, Path(tmp))
 
     if not args.no_strategies:
         rows = compare_strategies(args.threads, args.strategy_frames)

@@ -10,14 +10,16 @@ towards the camera, with its 2D truth in walk_07_05.truth.npz):
   and floor are not) and pasted on one wide background, sliding past each other in opposite
   directions so that one hides the other mid-clip; the second person's shirt is recoloured
   (``cross_same``: not recoloured, both dressed alike);
-- ``leave``: one person sliding out of the frame to the left and back.
+- ``leave``: one person sliding out of the frame to the left and back;
+- ``single``: the example itself (one person; the detector's runs per frame).
 Truth per person and frame: the H36M-17 2D joints (pixels), shifted / mirrored like the pixels.
 
 Metrics (per clip):
 - identity switches: a truth person's matched track id changes between frames where both are
   matched (matching: greedy on the mean limb-joint error in torso lengths, at most 0.5);
   track switches: a track id that moves to another person; also reported: the count of output
-  pelvis jumps > 10 % of the frame width between frames;
+  pelvis jumps > 10 % of the frame width between frames; the person detector's network runs
+  per frame (whole frame and tiles) and the first frame each track is seen;
 - mixed skeletons: an output skeleton with two or more limb joints (confidence >= 0.3) nearer
   another person's joints than its own person's by more than half a torso (a limb or more on
   someone else); stray joints: skeletons with exactly one such joint (typically a hidden wrist
@@ -235,22 +237,65 @@ def evaluate(dets: list[list], truth: np.ndarray, width: int, height: int) -> di
             "lr_swap_rate_per_person": (swaps / np.maximum(per_person, 1)).tolist()}
 
 
-def run_tracker(frames: np.ndarray, kind: str = "new", threads: int = 2) -> tuple[list, float]:
+class DetectorRuns:
+    """Counts the person detector's network runs (whole frame and each tile) while active:
+    ``with DetectorRuns() as runs: ...; runs.count``."""
+
+    def __enter__(self):
+        from posecli.detect2d import blazepose
+
+        self.cls, self.count = blazepose.PoseDetector, 0
+        self.original = self.cls.detect_once
+
+        def counted(det, *a, **k):
+            self.count += 1
+            return self.original(det, *a, **k)
+        self.cls.detect_once = counted
+        return self
+
+    def __exit__(self, *exc):
+        self.cls.detect_once = self.original
+
+
+def run_tracker(frames: np.ndarray, kind: str = "new", threads: int = 2, **schedule
+                ) -> tuple[list, float]:
     """-> (per frame [(track_id, xy, conf)], seconds per frame). ``single``: the one-person
-    BlazePose solution (track id 1 always), for the before/after comparison."""
+    BlazePose solution (track id 1 always), for the before/after comparison. ``schedule``:
+    PoseTracker options (detect_every, full_every, ...)."""
+    return run_tracker_counted(frames, kind, threads, **schedule)[:2]
+
+
+def run_tracker_counted(frames: np.ndarray, kind: str = "new", threads: int = 2, **schedule
+                        ) -> tuple[list, float, int]:
+    """As :func:`run_tracker`, plus the person detector's network runs."""
     from posecli.detect2d import create_detector, create_tracker
 
-    det = create_tracker(threads=threads) if kind == "new" else create_detector(threads=threads)
+    if kind == "new" and schedule:
+        from posecli.detect2d.solution import PoseTracker
+        det = PoseTracker(threads=threads, **schedule)
+    else:
+        det = create_tracker(threads=threads) if kind == "new" else create_detector(threads=threads)
     det.reset()
     out = []
-    t0 = time.perf_counter()
-    for f in frames:
-        r = det(np.ascontiguousarray(f))
-        if kind == "new":
-            out.append([(d.track_id, d.xy, d.conf) for d in r])
-        else:
-            out.append([] if r is None else [(1, r.xy, r.conf)])
-    return out, (time.perf_counter() - t0) / len(frames)
+    with DetectorRuns() as runs:
+        t0 = time.perf_counter()
+        for f in frames:
+            r = det(np.ascontiguousarray(f))
+            if kind == "new":
+                out.append([(d.track_id, d.xy, d.conf) for d in r])
+            else:
+                out.append([] if r is None else [(1, r.xy, r.conf)])
+        spf = (time.perf_counter() - t0) / len(frames)
+    return out, spf, runs.count
+
+
+def first_frames(dets: list) -> dict[int, int]:
+    """{track id: first frame it is seen}."""
+    first: dict[int, int] = {}
+    for i, fr in enumerate(dets):
+        for d in fr:
+            first.setdefault(d[0], i)
+    return first
 
 
 def main() -> None:
@@ -260,17 +305,22 @@ def main() -> None:
     ap.add_argument("--clips", default="side,cross,leave")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--schedule", default=None, help="PoseTracker options as JSON, e.g. "
+                    "'{\"detect_every\": 15, \"full_every\": 60}' (default: the shipped ones)")
     args = ap.parse_args()
+    schedule = json.loads(args.schedule) if args.schedule else {}
     frames, truth = load_example(args.frames)
-    makers = {"side": side_by_side, "cross": crossing,
+    makers = {"single": lambda f, t: (f, t[:, None]), "side": side_by_side, "cross": crossing,
               "cross_same": lambda f, t: crossing(f, t, recolour=False),
               "leave": lambda f, t: leaving(f, t)}
     results = {}
     for name in args.clips.split(","):
         clip, tr = makers[name](frames, truth)
-        dets, spf = run_tracker(clip, args.tracker, args.threads)
+        dets, spf, runs = run_tracker_counted(clip, args.tracker, args.threads, **schedule)
         r = evaluate(dets, tr, clip.shape[2], clip.shape[1])
         r["ms_per_frame"] = 1000 * spf
+        r["detector_runs_per_frame"] = runs / len(clip)
+        r["first_frames"] = first_frames(dets)
         r["tracks"] = len({d[0] for fr in dets for d in fr})
         results[name] = r
         print(name, json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}))

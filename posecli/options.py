@@ -90,8 +90,8 @@ class LiftOptions:
     detector's model file where it takes one: HRNet's ONNX file or MMPose checkpoint; None: its
     default), ``person`` ("auto": the main person; "all": every person followed 0.5 s or more,
     one result each; or a track id), ``max_people`` (people followed at once).
-    Lifting: ``weights`` (lifter checkpoint; None: the shipped one), ``backend`` ("torch" or
-    "onnx"), ``flip`` (test-time augmentation), ``stride`` (frames between window starts, 1..T;
+    Lifting: ``weights`` (lifter checkpoint; None: the shipped one), ``backend`` ("onnx", the
+    default: onnxruntime, and no torch import for the shipped lifter; or "torch"), ``flip`` (test-time augmentation), ``stride`` (frames between window starts, 1..T;
     None: T // 2), ``rigid`` (one length per bone), ``plausible`` (anthropometric limb ratios),
     ``root_motion`` (move the pelvis along its path), ``focal`` (px; None: the longer image
     side), ``allow_truncated`` (lift a video that ends early, with a warning), ``foot_lock``
@@ -110,7 +110,7 @@ class LiftOptions:
     max_people: int = 5
     # lifting
     weights: str | None = None
-    backend: str = "torch"
+    backend: str = "onnx"
     flip: bool = True
     stride: int | None = None
     rigid: bool = True

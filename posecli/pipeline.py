@@ -43,7 +43,8 @@ class Models:
     def lifter(self) -> Lifter:
         if self._lifter is None:
             o = self.options
-            set_torch_threads(o.threads)
+            if o.backend == "torch":  # (onnxruntime sessions take their threads themselves)
+                set_torch_threads(o.threads)
             self._lifter = load_lifter(o.weights, backend=o.backend, flip=o.flip, stride=o.stride,
                                        threads=o.threads)
         return self._lifter
@@ -53,8 +54,7 @@ class Models:
         """The detector's multi-person tracker (reset before each video by :func:`track_video`)."""
         if self._tracker is None:
             from posecli.detect2d import create_tracker
-            o = self.options
-            set_torch_threads(o.threads)
+            o = self.options  # (a detector on torch sizes torch's pool itself: BlazePose has none)
             try:
                 self._tracker = create_tracker(o.detector, threads=o.threads, max_people=o.max_people,
                                                pose_model=o.pose_model)
@@ -116,9 +116,12 @@ def _lift_fields(options: LiftOptions) -> dict:
 
 
 def track_video(path: str | Path, options: LiftOptions | None = None,
-                progress: Progress | None = None, models: Models | None = None, **fields):
+                progress: Progress | None = None, models: Models | None = None,
+                newcomers: bool = True, **fields):
     """Detect and track every person (up to ``options.max_people`` at a time) over a video,
-    keeping only keypoints.
+    keeping only keypoints. ``newcomers=False``: follow the people found at the start (or,
+    once they are all lost, whoever is found next) without searching for more, which is all
+    ``--person auto`` needs (see :class:`posecli.detect2d.solution.PoseTracker`).
 
     Returns (info, number of frames decoded, tracks: list of
     :class:`posecli.detect2d.tracks.PersonTrack` ordered by id, detector description dict).
@@ -131,7 +134,8 @@ def track_video(path: str | Path, options: LiftOptions | None = None,
     options, models = _setup(options, fields, models, None)
     info = probe(path)
     trk = models.tracker
-    trk.reset()
+    trk.reset(fps=info.fps)  # the detector's schedule is in seconds of video
+    trk.newcomers = newcomers
     per_frame = []
     reader = VideoReader(path, info)
     for i, frame in enumerate(reader):
@@ -171,8 +175,10 @@ def detect_video(path: str | Path, options: LiftOptions | None = None,
     with a "person" entry: the chosen track id, the rule and every track's summary).
     """
     options, models = _setup(options, fields, models, None)
-    info, n, tracks, det_info = track_video(path, options, progress, models)
     person = "auto" if options.per_person else options.person
+    # a track id must name the track `posecli tracks` listed: only "auto" may skip newcomers
+    info, n, tracks, det_info = track_video(path, options, progress, models,
+                                            newcomers=options.person != "auto")
     chosen = _pick(tracks, info, person)
     det_info["person"] = _person_info(tracks, chosen, info, person)
     if chosen is None:

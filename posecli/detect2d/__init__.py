@@ -96,15 +96,16 @@ def create_detector(name: str = "blazepose-full", threads: int = 2) -> Detector:
 
 
 def create_tracker(name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
-                   detect_every: int = 3, pose_model: str | Path | None = None):
+                   detect_every: int | None = None, pose_model: str | Path | None = None):
     """Build a multi-person tracker (:class:`posecli.detect2d.solution.PoseTracker`) from the
     table (:mod:`posecli.detect2d.table`): called on a frame it returns a list of Detection
     with stable ``track_id``.
 
     ``pose_model``: for a detector that takes a model file (``hrnet``: an ONNX file or an MMPose
     ``.pth`` checkpoint; default: the model-zoo checkpoint, downloaded once into the user
-    cache). Errors as :func:`create_detector`; ValueError when ``pose_model`` is given to a
-    detector that takes none.
+    cache). ``detect_every``: frames between the person detector's searches for newcomers
+    (default: the tracker's, half a second of video). Errors as :func:`create_detector`;
+    ValueError when ``pose_model`` is given to a detector that takes none.
     """
     from posecli.detect2d.table import detector_entry
 

@@ -38,7 +38,8 @@ import cv2
 import numpy as np
 
 from posecli import weights
-from posecli.detect2d.boxes import decode_detections, nms, sigmoid, ssd_anchors, weighted_nms
+from posecli.detect2d.boxes import (decode_detections, iou, nms, sigmoid, ssd_anchors,
+                                    weighted_nms)
 from posecli.detect2d.crops import (Roi, area_resize, crop_to_image, letterbox_roi,
                                     roi_from_points, warp_roi)
 from posecli.detect2d.runtime import TFLiteModel
@@ -100,18 +101,26 @@ def refine_from_heatmap(xy: np.ndarray, heatmap: np.ndarray, kernel: int = HEATM
     """
     hh, hw, k = heatmap.shape
     out = np.array(xy, dtype=np.float64)
+    n = min(k, len(out))
+    if n == 0:
+        return out
     r = (kernel - 1) // 2
-    for i in range(min(k, len(out))):
-        col, row = int(math.floor(out[i, 0] * hw)), int(math.floor(out[i, 1] * hh))
-        if not (0 <= col < hw and 0 <= row < hh):
-            continue
-        r0, r1, c0, c1 = max(0, row - r), min(hh, row + r + 1), max(0, col - r), min(hw, col + r + 1)
-        conf = sigmoid(heatmap[r0:r1, c0:c1, i])
-        total = conf.sum()
-        if conf.max() >= min_conf and total > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[i, 0] = (cols * conf).sum() / total / hw
-            out[i, 1] = (rows * conf).sum() / total / hh
+    # every landmark's (kernel x kernel) window at once; cells outside the heatmap weigh 0
+    col = np.floor(out[:n, 0] * hw).astype(np.int64)
+    row = np.floor(out[:n, 1] * hh).astype(np.int64)
+    inside = (col >= 0) & (col < hw) & (row >= 0) & (row < hh)
+    d = np.arange(-r, r + 1)
+    rows, cols = row[:, None, None] + d[None, :, None], col[:, None, None] + d[None, None, :]
+    ok = (rows >= 0) & (rows < hh) & (cols >= 0) & (cols < hw)
+    vals = heatmap[rows.clip(0, hh - 1), cols.clip(0, hw - 1), np.arange(n)[:, None, None]]
+    conf = np.where(ok, sigmoid(vals.astype(np.float64)), 0.0)
+    total = conf.sum((1, 2))
+    use = inside & (conf.max((1, 2)) >= min_conf) & (total > 0)
+    safe = np.where(total > 0, total, 1.0)
+    mx = (conf * cols).sum((1, 2)) / safe / hw
+    my = (conf * rows).sum((1, 2)) / safe / hh
+    out[:n, 0] = np.where(use, mx, out[:n, 0])
+    out[:n, 1] = np.where(use, my, out[:n, 1])
     return out
 
 
@@ -171,7 +180,8 @@ class PoseDetector(TFLiteModel):
         self.min_score = min_score
         self.tile_fallback = tile_fallback
 
-    def __call__(self, frame: np.ndarray, tiles: bool | str | None = None) -> list[PoseBox]:
+    def __call__(self, frame: np.ndarray, tiles: bool | str | None = None,
+                 weak: float | None = None) -> list[PoseBox]:
         """Run the person detector on a frame (H, W, 3) uint8 RGB.
 
         The whole frame is letterboxed to 224x224. When that finds nobody and ``tiles`` (default:
@@ -180,17 +190,21 @@ class PoseDetector(TFLiteModel):
         letterbox leaves a person under ~40 px tall in the model input unseen).
         ``tiles="always"`` runs the tiles even when the whole frame found someone (small people
         beside a large one; 5 detector runs).
+        ``weak``: also return the boxes scoring from ``weak`` up to ``min_score`` that overlap
+        no confident one (people the face-keyed detector is unsure of, e.g. seen from behind),
+        for the caller to verify; their ``score`` tells them apart.
 
         Returns the people found, best score first (pixels in the frame).
         """
-        people = self.detect_once(frame)
-        if tiles != "always" and (people or not (self.tile_fallback if tiles is None else tiles)):
+        people = self.detect_once(frame, weak)
+        sure = any(p.score >= self.min_score for p in people)
+        if tiles != "always" and (sure or not (self.tile_fallback if tiles is None else tiles)):
             return people
         h, w = frame.shape[:2]
         th, tw = int(round(h * TILE_FRACTION)), int(round(w * TILE_FRACTION))
         for y0 in (0, h - th):
             for x0 in (0, w - tw):
-                for p in self.detect_once(frame[y0:y0 + th, x0:x0 + tw]):
+                for p in self.detect_once(frame[y0:y0 + th, x0:x0 + tw], weak):
                     off = np.array([x0, y0], float)
                     people.append(PoseBox(p.box + np.tile(off, 2), p.keypoints + off, p.score))
         if len(people) > 1:  # the same person seen in two tiles
@@ -199,8 +213,9 @@ class PoseDetector(TFLiteModel):
             people = [people[i] for i in keep]
         return people
 
-    def detect_once(self, frame: np.ndarray) -> list[PoseBox]:
-        """One detector run on the whole of ``frame``; people best score first, frame pixels."""
+    def detect_once(self, frame: np.ndarray, weak: float | None = None) -> list[PoseBox]:
+        """One detector run on the whole of ``frame``; people best score first, frame pixels
+        (``weak``: as :meth:`__call__`)."""
         h, w = frame.shape[:2]
         lb = letterbox_roi(h, w)
         scale = DET_INPUT / lb.size
@@ -215,9 +230,15 @@ class PoseDetector(TFLiteModel):
         raw_boxes, raw_scores = self.run(img[None], [self._boxes, self._scores])
         boxes, kps, scores = decode_detections(raw_boxes[0], raw_scores[0], self._anchors)
         keep = scores >= self.min_score
-        if not keep.any():
-            return []
-        boxes, scores, kps = weighted_nms(boxes[keep], scores[keep], kps[keep], DET_NMS_IOU)
+        boxes_s, scores_s, kps_s = weighted_nms(boxes[keep], scores[keep], kps[keep], DET_NMS_IOU)
+        if weak is not None:  # unsure boxes, merged among themselves, away from the sure ones
+            low = (scores >= weak) & ~keep
+            b, s, k = weighted_nms(boxes[low], scores[low], kps[low], DET_NMS_IOU)
+            apart = [not len(boxes_s) or iou(x, boxes_s).max() <= DET_NMS_IOU for x in b]
+            boxes_s = np.concatenate([boxes_s, b[apart]])
+            scores_s = np.concatenate([scores_s, s[apart]])
+            kps_s = np.concatenate([kps_s.reshape(-1, DET_NUM_KEYPOINTS, 2),
+                                    k.reshape(-1, DET_NUM_KEYPOINTS, 2)[apart]])
         # tensor-normalised -> frame pixels (undo the letterbox: exact per-axis scales)
         sx, sy = nw / uw, nh / uh
 
@@ -226,7 +247,7 @@ class PoseDetector(TFLiteModel):
             return np.stack([(q[..., 0] - ox) / sx, (q[..., 1] - oy) / sy], axis=-1)
 
         return [PoseBox(to_px(b.reshape(2, 2)).reshape(4), to_px(k), float(s))
-                for b, k, s in zip(boxes, kps, scores)]
+                for b, k, s in zip(boxes_s, kps_s.reshape(-1, DET_NUM_KEYPOINTS, 2), scores_s)]
 
 
 class PoseLandmarker(TFLiteModel):

@@ -138,8 +138,8 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, extra: np.ndarray | None
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    ex = (np.zeros((len(boxes), 0)) if extra is None
-          else np.asarray(extra, dtype=np.float64).reshape(len(boxes), -1))
+    ex = (np.zeros((len(boxes), 0)) if extra is None else np.asarray(extra, dtype=np.float64))
+    ex = ex.reshape(len(boxes), int(np.prod(ex.shape[1:])))  # (also when there are no boxes)
     order = np.argsort(-scores, kind="stable")
     out_b, out_s, out_e = [], [], []
     while order.size:

@@ -207,6 +207,8 @@ def open_hrnet(pose_model: str | Path | None = None, threads: int = 2, flip: boo
         net: Net = OnnxNet(weights.verified(path), threads)
         what = f"hrnet-w32 (onnxruntime, {path.name})"
     else:
+        from posecli.compute import set_torch_threads
+        set_torch_threads(threads)  # torch's pool is process-wide: sized where torch is used
         net = TorchNet(load_checkpoint(path))
         what = f"hrnet-w32 (torch, {path.name})"
     return HRNetPose(net, flip, refine, what)

@@ -32,6 +32,22 @@ from posecli.detect2d.tracker import (BLAZEPOSE33, COCO17, Candidate, Tracker, b
 __all__ = ["BlazePose", "PoseTracker", "BlazePoseLandmarks", "TopDownKeypoints", "Pose2D",
            "OUTSIDE_CONF", "check_frame"]
 
+#: The tracker's detector schedule (see :class:`PoseTracker`), chosen by measurement
+#: (benchmarks/multi_person.py --schedule), in seconds of video: between searches for
+#: newcomers, between full searches, between searches while someone lost may come back, and
+#: for how long after the loss; the presence below which a followed person is re-detected, and
+#: the body fallback's bars.
+DETECT_EVERY_S = 0.5
+FULL_EVERY_S = 2.0
+LOST_EVERY_S = 0.1
+LOST_FOR_S = 1.0
+REDETECT_BELOW = 0.8
+#: a followed person's result below the presence bar but above this gets a second pass
+RETRY_PRESENCE = 0.1
+FALLBACK_SCORE = 0.05
+FALLBACK_PASSES = 3
+FALLBACK_PRESENCE = 0.9
+
 #: Confidence given to a joint outside the picture: below the gap-filling threshold (0.1), so
 #: downstream such a joint is interpolated or flagged missing instead of trusted.
 OUTSIDE_CONF = 0.05
@@ -80,6 +96,15 @@ def _most_prominent(people: list[PoseBox]) -> PoseBox:
     best = max(p.score for p in people)
     close = [p for p in people if p.score >= best - 0.05]
     return max(close, key=lambda p: float(np.hypot(*(p.keypoints[1] - p.keypoints[0]))))
+
+
+def _body_in_view(p: PoseBox, width: int, height: int) -> bool:
+    """Could detection ``p`` be a person in the picture: its hip centre inside the frame and its
+    body circle between MIN_ROI_SIZE / 2 and the frame's height (the unsure boxes are mostly
+    neither)."""
+    r = float(np.hypot(*(p.keypoints[1] - p.keypoints[0])))
+    x, y = p.keypoints[0]
+    return bool(0 <= x < width and 0 <= y < height and MIN_ROI_SIZE / 2 <= r <= height)
 
 
 def _overlap(a: Candidate, b: Candidate, min_conf: float = 0.3) -> float:
@@ -167,6 +192,7 @@ class BlazePoseLandmarks:
         return p.roi()
 
     def roi_for_track(self, t) -> Roi | None:
+        """Next frame's crop of a track (or of a :class:`Pose2D`), from its own landmarks."""
         return _tracking_roi(t.extra) if isinstance(t.extra, LandmarkResult) else None
 
     def __call__(self, frame: np.ndarray, rois: list[Roi]) -> list[Pose2D]:
@@ -194,6 +220,7 @@ class TopDownKeypoints:
         return box_roi(np.concatenate([c - half, c + half]))
 
     def roi_for_track(self, t) -> Roi | None:
+        """Next frame's crop of a track (or of a :class:`Pose2D`), from its keypoints."""
         box = points_box(t.xy, t.conf, 0.3)
         if not np.isfinite(box).all() or min(box[2] - box[0], box[3] - box[1]) < 1:
             return None
@@ -209,6 +236,21 @@ class PoseTracker:
     ``__call__(frame)`` -> list of :class:`Detection` with ``track_id`` and ``outside`` set,
     ordered by track id. Identities start at 1 and are never reused within a video.
 
+    The person detector runs only when tracking needs it (between its runs each person's crop
+    comes from their own keypoints of the previous frame, as in MediaPipe):
+    - on every frame while nobody is followed (fully every ``detect_every`` frames);
+    - a full search (below) on a frame where a followed person was lost; a search where one's
+      keypoint model's presence fell
+      below ``redetect_below`` (a fresh crop from the detector then replaces theirs when it
+      scores better, keeping their identity);
+    - every ``detect_every`` frames, for newcomers; every ``lost_every`` frames while someone
+      lost in the last ``lost_for`` frames may come back;
+    - a *full search* on the first frame and every ``full_every`` frames: the whole frame, its
+      4 corner tiles (people too small for the whole-frame letterbox) and the body fallback:
+      the detector's unsure boxes (score from ``fallback_score``), which the face-keyed
+      detector gives people seen from behind, each checked by the keypoint model (presence at
+      least ``fallback_presence`` and a plausible body).
+
     Args:
         name: ``blazepose-lite|full|heavy`` (BlazePose's landmark model as the second stage), or
             any name when ``stage2`` is given.
@@ -216,11 +258,15 @@ class PoseTracker:
             model of ``name``; :class:`TopDownKeypoints` for HRNet). The person detector is
             BlazePose's in both cases.
         max_people: people followed at once (the keypoint model runs once per person a frame).
-        detect_every: frames between person-detector runs while everyone followed is found
-            (newcomers wait at most this long); the detector also runs whenever a followed
-            person was lost, and on every frame while nobody is followed.
-        tile_every: every ``tile_every`` detector runs, the detector also looks at 4 corner
-            tiles of the frame (5 runs), for people too small for the whole-frame letterbox.
+        fps: the video's frame rate (also ``reset(fps)``): the schedule's defaults are in
+            seconds of video (``*_S`` above: 15, 60, 3 and 30 frames at 30 fps).
+        detect_every, full_every, lost_every, lost_for (frames), redetect_below, fallback_score,
+            fallback_presence, fallback_max: the detector's schedule and the body fallback (above);
+            ``fallback_max`` unsure boxes at most are checked per full search, best first.
+        newcomers: look for people who come into view while everyone found is followed (the
+            periodic and full searches). Off (``--person auto``, which lifts one person: the
+            people in view at the start, or whoever is there once they are lost), the detector
+            runs only on the first frame and when someone is lost or weak.
         roi_lead: a track's ROI is moved by this many frames of its velocity (on the composite
             clips 1.0 gives 4.28 px limb error against 4.31 px with 0.0, MediaPipe's choice).
         min_presence: landmark results below this pose-presence probability are dropped
@@ -229,14 +275,24 @@ class PoseTracker:
     """
 
     def __init__(self, name: str = "blazepose-full", threads: int = 2, max_people: int = 5,
-                 detect_every: int = 3, tile_every: int = 10, roi_lead: float = 1.0,
+                 fps: float = 30.0, detect_every: int | None = None,
+                 full_every: int | None = None,
+                 redetect_below: float = REDETECT_BELOW,
+                 fallback_score: float | None = FALLBACK_SCORE,
+                 fallback_presence: float = FALLBACK_PRESENCE, fallback_max: int = 8,
+                 lost_every: int | None = None, lost_for: int | None = None,
+                 newcomers: bool = True,
+                 roi_lead: float = 1.0,
                  min_detection_score: float = DET_MIN_SCORE,
                  min_presence: float = MIN_PRESENCE, refine: bool = True,
                  tile_fallback: bool = True, detector_file: str | Path = DETECTOR_FILE,
                  landmark_file: str | Path | None = None, tracker: Tracker | None = None,
                  stage2=None) -> None:
-        if max_people < 1 or detect_every < 1:
-            raise ValueError("max_people and detect_every must be at least 1")
+        self._intervals = {"detect_every": detect_every, "full_every": full_every,
+                           "lost_every": lost_every, "lost_for": lost_for}
+        if max_people < 1 or any(v is not None and v < 1 for v in self._intervals.values()):
+            raise ValueError("max_people and the detector's intervals must be at least 1")
+        self._schedule(fps)
         self.name = name
         if stage2 is None:
             self.detector, landmarker = _models(name, threads, detector_file, landmark_file,
@@ -248,16 +304,41 @@ class PoseTracker:
         self.stage2 = stage2
         self.layout = stage2.layout
         self.spec = stage2.spec
-        self.max_people, self.detect_every, self.tile_every = max_people, detect_every, tile_every
+        self.max_people = max_people
+        self.redetect_below = redetect_below
+        self.fallback_score, self.fallback_presence = fallback_score, fallback_presence
+        self.fallback_max = fallback_max
+        self.newcomers = newcomers
         self.lead = roi_lead
         self.tracker = tracker or Tracker(spec=self.spec)
-        #: why candidates were rejected on the last call, and stage timings (benchmarks, tests)
+        self._last_search = self._last_full = -10**9
+        #: why candidates were rejected on the last call, stage timings, what the detector did
+        #: on the last call ("" / "search" / "full") and tallies over the video (benchmarks,
+        #: tests)
         self.last_rejected: list[str] = []
         self.last_timing: dict[str, float] = {}
+        self.last_search = ""
+        #: fallback_checked: unsure boxes given to the keypoint model; fallback_runs: its extra
+        #: passes; fallback_seconds: the time all that took
+        self.counts = {"frames": 0, "searches": 0, "full_searches": 0, "fallback_checked": 0,
+                       "fallback_runs": 0, "fallback_found": 0, "fallback_seconds": 0.0}
 
-    def reset(self) -> None:
-        """Forget every track (call at the start of a new video)."""
+    def _schedule(self, fps: float) -> None:
+        """The detector's intervals in frames at ``fps`` (those not given in frames)."""
+        fps = fps if np.isfinite(fps) and fps > 0 else 30.0
+        seconds = {"detect_every": DETECT_EVERY_S, "full_every": FULL_EVERY_S,
+                   "lost_every": LOST_EVERY_S, "lost_for": LOST_FOR_S}
+        for k, v in self._intervals.items():
+            setattr(self, k, int(v) if v is not None else max(1, round(seconds[k] * fps)))
+
+    def reset(self, fps: float | None = None) -> None:
+        """Forget every track (call at the start of a new video; ``fps``: its frame rate, for
+        the detector's schedule)."""
         self.tracker.reset()
+        if fps is not None:
+            self._schedule(fps)
+        self._last_search = self._last_full = -10**9
+        self.counts = {k: type(v)() for k, v in self.counts.items()}
 
     def description(self) -> dict:
         """What a result records about the detector: name, layout and, where the second stage
@@ -265,11 +346,11 @@ class PoseTracker:
         model = getattr(self.stage2, "description", None)
         return {"name": self.name, "layout": self.layout, **({"model": model} if model else {})}
 
-    def _candidate(self, frame: np.ndarray, pose: Pose2D, source: int | None
-                   ) -> Candidate | None:
+    def _candidate(self, frame: np.ndarray, pose: Pose2D, source: int | None,
+                   min_presence: float | None = None) -> Candidate | None:
         """Gate a keypoint result: presence, plausible body; joints outside the picture get
         ``OUTSIDE_CONF``."""
-        if pose.score < self.stage2.min_presence:
+        if pose.score < (self.stage2.min_presence if min_presence is None else min_presence):
             self.last_rejected.append("low presence")
             return None
         h, w = frame.shape[:2]
@@ -282,48 +363,121 @@ class PoseTracker:
         return Candidate(pose.xy, conf, float(np.clip(pose.score, 0, 1)), source, pose.extra,
                          colour_histogram(frame, pose.xy, self.spec))
 
-    def __call__(self, frame: np.ndarray) -> list[Detection]:
-        frame = check_frame(frame)
-        self.last_rejected = []
-        timing = {"detect": 0.0, "landmark": 0.0}
-        t0 = time.perf_counter()
-        cands: list[Candidate] = []
-        live = self.tracker.live()
+    def _follow(self, frame: np.ndarray, live: list) -> list[Candidate]:
+        """1. Each live person where their own keypoints and motion put them."""
         rois, sources = [], []
-        for t in live[:self.max_people]:  # 1. each live person where their motion puts them
+        for t in live[:self.max_people]:
             roi = self.stage2.roi_for_track(t)
             if roi is None:
                 continue
             rois.append(replace(roi, cx=roi.cx + self.lead * float(t.velocity[0]),
                                 cy=roi.cy + self.lead * float(t.velocity[1])))
             sources.append(t.id)
+        cands = []
         for pose, source in zip(self.stage2(frame, rois), sources):
+            if RETRY_PRESENCE <= pose.score < self.stage2.min_presence:
+                # the person moved further than the crop allowed (fast motion, low frame
+                # rate): one more pass on the crop this result's own keypoints give
+                roi = self.stage2.roi_for_track(pose)
+                pose = self.stage2(frame, [roi])[0] if roi is not None else pose
             c = self._candidate(frame, pose, source)
             if c is not None:
                 cands.append(c)
+        return cands
+
+    def _near(self, p: PoseBox, c: Candidate) -> bool:
+        """Is detection ``p`` (its hip centre) on the followed person ``c``?"""
+        hips = list(self.spec.hips)
+        return bool(np.linalg.norm(p.keypoints[0] - c.xy[hips].mean(0))
+                    < 0.6 * body_scale(c.xy, self.spec))
+
+    def _settle(self, frame: np.ndarray, pose: Pose2D) -> Pose2D:
+        """An unsure box is often off the body: up to FALLBACK_PASSES - 1 more passes, each on
+        the crop the last one's own keypoints give (as tracking does), settle on the person or
+        not."""
+        for _ in range(FALLBACK_PASSES - 1):
+            roi = self.stage2.roi_for_track(pose)
+            if not RETRY_PRESENCE <= pose.score < self.fallback_presence or roi is None:
+                break
+            pose = self.stage2(frame, [roi])[0]
+            self.counts["fallback_runs"] += 1
+        return pose
+
+    def _search(self, frame: np.ndarray, cands: list[Candidate], full: bool, fallback: bool
+                ) -> list[Candidate]:
+        """2. The person detector: newcomers, people lost, fresh crops for weak tracks; with
+        ``full``, also the corner tiles; with ``fallback``, the body fallback.
+        -> the candidates, amended."""
+        tiles = "always" if full else False
+        weak = self.fallback_score if fallback else None
+        people = self.detector(frame, tiles=tiles, weak=weak)
+        sure = [p for p in people if p.score >= self.detector.min_score]
+        h, w = frame.shape[:2]
+        unsure = [p for p in people if p.score < self.detector.min_score
+                  and _body_in_view(p, w, h)
+                  and not any(self._near(p, c) for c in cands)][:self.fallback_max]
+        cands = list(cands)
+        for p in sure + unsure:
+            fallback = p.score < self.detector.min_score
+            on = [i for i, c in enumerate(cands) if self._near(p, c)]
+            if on and (fallback or cands[on[0]].score >= self.redetect_below):
+                continue  # someone already followed, and well
+            if not on and len(cands) >= self.max_people:
+                continue
+            t0 = time.perf_counter()
+            pose = self.stage2(frame, [self.stage2.roi_for_detection(p)])[0]
+            if fallback:
+                pose = self._settle(frame, pose)
+                self.counts["fallback_checked"] += 1
+                self.counts["fallback_seconds"] += time.perf_counter() - t0
+            c = self._candidate(frame, pose, None,
+                                self.fallback_presence if fallback else None)
+            if c is None:
+                continue
+            if on:  # a weak track: the detector's crop replaces its own when it does better
+                old = cands[on[0]]
+                if c.score > old.score and _overlap(c, old) > 0.6:
+                    c.source = old.source
+                    cands[on[0]] = c
+            elif not any(_overlap(c, k) > 0.6 for k in cands):
+                cands.append(c)  # (a newcomer mostly inside someone followed is them again)
+                self.counts["fallback_found"] += fallback
+        return cands
+
+    def __call__(self, frame: np.ndarray) -> list[Detection]:
+        frame = check_frame(frame)
+        self.last_rejected = []
+        timing = {"detect": 0.0, "landmark": 0.0}
+        t0 = time.perf_counter()
+        live = self.tracker.live()
+        cands = self._follow(frame, live)
         timing["landmark"] += time.perf_counter() - t0
         f = self.tracker.frame + 1
-        if (f % self.detect_every == 0 or len(cands) < len(live) or not cands) \
-                and len(cands) < self.max_people:  # 2. newcomers and people lost
+        lost = len(cands) < min(len(live), self.max_people)
+        weak = any(c.score < self.redetect_below for c in cands)
+        # while nobody is followed the whole frame is searched on every frame, and fully (tiles,
+        # fallback) every detect_every frames; a person just lost gets one full search
+        full = lost or f - self._last_full >= (self.full_every if cands else self.detect_every)
+        # someone lost in the last second may reappear (from behind someone): look more often
+        recent = any(f - t.last_frame <= self.lost_for for t in self.tracker.lost())
+        periodic = f - self._last_search >= (self.lost_every if recent else self.detect_every)
+        if not self.newcomers and cands and not lost:
+            # following the people found so far is all that is asked: no search while they
+            # are all followed well
+            full, periodic = f == 0, recent and periodic
+        due = not cands or lost or weak or full or periodic
+        self.last_search = ""
+        if due and (len(cands) < self.max_people or weak):
             t1 = time.perf_counter()
-            # tiles: when nobody is followed, or now and then to find people too small for the
-            # whole-frame letterbox (wide frames, people far away)
-            tiles = "always" if f % (self.tile_every * self.detect_every) == 0 else None
-            people = self.detector(frame, tiles=tiles if not live or tiles else False)
+            # the body fallback: on full searches, and while nobody is followed
+            cands = self._search(frame, cands, full, full or not cands)
             timing["detect"] = time.perf_counter() - t1
-            t1 = time.perf_counter()
-            hips = list(self.spec.hips)
-            for p in people:
-                if len(cands) >= self.max_people:
-                    break
-                if any(np.linalg.norm(p.keypoints[0] - c.xy[hips].mean(0))
-                       < 0.6 * body_scale(c.xy, self.spec) for c in cands):
-                    continue  # someone already followed
-                pose = self.stage2(frame, [self.stage2.roi_for_detection(p)])[0]
-                c = self._candidate(frame, pose, None)
-                if c is not None and not any(_overlap(c, k) > 0.6 for k in cands):
-                    cands.append(c)  # (a newcomer mostly inside someone followed is them again)
-            timing["landmark"] += time.perf_counter() - t1
+            self._last_search = f
+            self._last_full = f if full else self._last_full
+            self.last_search = "full" if full else "search"
+            self.counts["searches"] += 1
+            self.counts["full_searches"] += full
+        self.counts["frames"] += 1
         pairs = self.tracker.update(cands)  # 3. identities
         self.last_timing = timing
         h, w = frame.shape[:2]

@@ -59,7 +59,7 @@ class DetectorEntry:
 
 
 def _blazepose(name: str) -> DetectorEntry:
-    def build(threads: int = 2, max_people: int = 5, pose_model=None, detect_every: int = 3):
+    def build(threads: int = 2, max_people: int = 5, pose_model=None, detect_every: int | None = None):
         from posecli.detect2d.solution import PoseTracker
         if pose_model is not None:
             raise ValueError(f"a pose model file is not for --detector {name}")
@@ -71,7 +71,7 @@ def _blazepose(name: str) -> DetectorEntry:
                          build)
 
 
-def _hrnet_build(threads: int = 2, max_people: int = 5, pose_model=None, detect_every: int = 3):
+def _hrnet_build(threads: int = 2, max_people: int = 5, pose_model=None, detect_every: int | None = None):
     from posecli.detect2d.hrnet import open_hrnet
     from posecli.detect2d.solution import PoseTracker, TopDownKeypoints
 

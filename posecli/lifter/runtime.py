@@ -4,6 +4,7 @@ evaluation, training validation, benchmarks).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -105,24 +106,79 @@ def load_lifter(weights: str | Path | None = None, *, backend: str = "torch", fl
                 stride: int | None = None, threads: int = 2, strategy: str = "blend") -> Lifter:
     """Load lifter weights (checksum verified) and wrap them in the runtime.
 
-    backend: "torch", or "onnx" (onnxruntime on an export cached beside the weights or in
-    ``~/.cache/posecli``; see ``posecli export-onnx``). threads: the onnxruntime session's, by
-    the one rule of :mod:`posecli.compute` (torch's pool is process-wide: whoever builds the
-    models sets it, with :func:`posecli.compute.set_torch_threads`).
+    backend: "torch", or "onnx" (onnxruntime: for the shipped checkpoint, its shipped export
+    ``lifter.onnx``, so that torch is not even imported; otherwise an export cached beside the
+    weights or in ``~/.cache/posecli``; see ``posecli export-onnx``). threads: the onnxruntime
+    session's, by the one rule of :mod:`posecli.compute` (torch's pool is process-wide:
+    whoever builds the models sets it, with :func:`posecli.compute.set_torch_threads`).
     strategy: the window strategy (see :class:`Lifter`).
     """
+    if backend not in ("torch", "onnx"):
+        raise UsageError(f"unknown lifter backend {backend!r} (choose torch or onnx)")
+    if backend == "onnx" and _is_shipped(weights):
+        shipped = shipped_onnx(threads)
+        if shipped is not None:
+            forward, info = shipped
+            cfg = info["config"]
+            return Lifter(forward, cfg["frames"], layout_for(cfg["joints"]), flip, stride, info,
+                          strategy=strategy)
     from posecli.lifter.model import load_model
 
     model, meta = load_model(weights or DEFAULT_WEIGHTS)
     path = Path(meta["file"])
     if backend == "torch":
         forward = torch_forward(model)
-    elif backend == "onnx":
+    else:
         from posecli.lifter.onnx import cached_session
         forward = cached_session(model, path, digest=meta["sha256"], threads=threads)
-    else:
-        raise UsageError(f"unknown lifter backend {backend!r} (choose torch or onnx)")
     info = {"weights": path.name, "sha256": meta["sha256"], "config": model.cfg.__dict__.copy(),
             "backend": backend, "trained_on": meta.get("data", "")}
     return Lifter(forward, model.cfg.frames, layout_for(model.cfg.joints), flip, stride, info,
                   strategy=strategy)
+
+
+#: The shipped checkpoint's ONNX export (``tools/ship_lifter_onnx.py``), verified by the manifest.
+SHIPPED_ONNX = "lifter.onnx"
+
+
+def _is_shipped(weights: str | Path | None) -> bool:
+    """Do ``weights`` name the shipped checkpoint (None, its name, or its path)?"""
+    if weights is None or str(weights) == DEFAULT_WEIGHTS:
+        return True
+    from posecli import weights as w
+    try:
+        return Path(weights).resolve() == w.find(DEFAULT_WEIGHTS).resolve()
+    except w.WeightsError:
+        return False
+
+
+def shipped_onnx(threads: int = 2):
+    """(window function, info) of the shipped ``lifter.onnx`` when it is the
+    export of the shipped ``lifter.pt`` (its recorded checkpoint sha256 is the manifest's), or
+    None (then the checkpoint itself is loaded). The file is checked against the manifest; the
+    info names the checkpoint, so results and resume records do not depend on the runtime's
+    file."""
+    from posecli import weights as w
+    from posecli.compute import onnx_session
+
+    manifest = w.load_manifest()
+    want = manifest.get(DEFAULT_WEIGHTS, {}).get("sha256")
+    if want is None or SHIPPED_ONNX not in manifest:
+        return None
+    try:
+        path = w.verified(SHIPPED_ONNX)
+    except w.WeightsError as e:
+        if "not found" in str(e):
+            return None
+        raise
+    session = onnx_session(path, threads)
+    meta = session.get_modelmeta().custom_metadata_map
+    if meta.get("checkpoint_sha256") != want:
+        return None  # an export of another checkpoint: the checkpoint is loaded instead
+    cfg = json.loads(meta["config"])  # the checkpoint's LifterConfig, as a dict
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        return session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
+    info = {"weights": DEFAULT_WEIGHTS, "sha256": want, "config": cfg, "backend": "onnx",
+            "trained_on": meta.get("data", "")}
+    return forward, info
