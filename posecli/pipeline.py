@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from posecli import quality, skeleton, trajectory
+from posecli import footlock, quality, skeleton, trajectory
 from posecli.compute import set_torch_threads
 from posecli.errors import NoPersonError, UsageError, VideoError
 from posecli.lifter import Lifter, load_lifter
@@ -122,7 +122,8 @@ def _lift_file(source, options: LiftOptions, models: Models, progress) -> LiftRe
 def _lift_fields(options: LiftOptions) -> dict:
     """The options :func:`lift_keypoints` takes."""
     return {"rigid": options.rigid, "plausible": options.plausible,
-            "root_motion": options.root_motion, "focal": options.focal}
+            "root_motion": options.root_motion, "focal": options.focal,
+            "foot_lock": options.foot_lock}
 
 
 def track_video(path: str | Path, options: LiftOptions | None = None,
@@ -225,7 +226,9 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                    rigid: bool = True, times: np.ndarray | None = None, plausible: bool = True,
                    root_motion: bool = True, focal: float | None = None,
                    world: np.ndarray | None = None, visibility: np.ndarray | None = None,
-                   fusion: "Fusion | str | None" = "on") -> LiftResult:  # noqa: F821
+                   fusion: "Fusion | str | None" = "on",  # noqa: F821
+                   foot_lock: bool = True, camera_shift: np.ndarray | None = None,
+                   camera: dict | None = None) -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
@@ -249,6 +252,11 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
             (:mod:`posecli.lifter.fusion`): "on" (the shipped learned fusion), "off" or None
             (the pure lifter), a fusion file, or a loaded ``Fusion``. Without world landmarks
             the pure lifter is used and the result's ``lifter["fusion"]`` says so.
+        foot_lock: pin feet in contact to the floor (:mod:`posecli.footlock`); the 3D joints
+            follow the locked legs.
+        camera_shift, camera: the background's shift (N, 2) px since the first frame and its
+            report (:mod:`posecli.camera_motion`); the path is corrected for a pan and the
+            quality block says the camera moved. None: a static camera.
     """
     from posecli import timing
     from posecli.lifter import fusion as fusion_mod
@@ -297,12 +305,14 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
         bones = {"raw_m": np.round(lengths, 4).tolist()}
         if plausible:
             lengths, bones["ratios"] = trajectory.plausible_bone_lengths(lengths)
-            pose3d = trajectory.symmetric_hips(pose3d)
+            pose3d = trajectory.square_hips(trajectory.symmetric_hips(pose3d))
         pose3d = skeleton.fix_bone_lengths(pose3d, lengths)
         bones["fixed_m"] = np.round(lengths, 4).tolist()
     # the world placement assumes uniform frames: it gets the clip's (median) rate
     traj = trajectory.estimate(pose3d, xy, conf, flags, width, height, rate, focal=focal,
-                               root_motion=root_motion)
+                               root_motion=root_motion, camera_shift=camera_shift)
+    if foot_lock:
+        traj, pose3d = footlock.apply(traj, rate)
     if progress:
         progress("lift", len(xy), len(xy))
     result = LiftResult(source=str(source), kind="keypoints", fps=float(rate), width=int(width),
@@ -313,7 +323,7 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                       trajectory=traj, bones=bones if rigid else None,
                       times=times, timing=plan, landmarks_world=world,
                       landmarks_visibility=visibility)
-    result.quality = quality.report(result, raw, flip_dis)
+    result.quality = quality.report(result, raw, flip_dis, camera)
     result.world_joints()  # once, here: the writers only write
     return result
 
@@ -383,10 +393,22 @@ def _lift_track(path, info, track, det_info, options: LiftOptions, models: Model
                 progress) -> LiftResult:
     """Lift one person's :class:`PersonTrack` (2D, and BlazePose's world landmarks if any)."""
     xy, conf = to_h36m(np.nan_to_num(track.xy), track.conf, det_info["layout"])
+    shift = camera = None
+    if options.camera_motion:
+        from posecli import camera_motion
+        shift, measured = camera_motion.measure(path, track.xy, info.width, info.height, info)
+        if len(shift) != len(xy):  # the decode disagreed with the first pass: do not guess
+            shift = None
+        else:
+            focal = options.focal or trajectory.default_focal(info.width, info.height)
+            camera = camera_motion.report(shift, measured, info.width, focal)
+            if camera["camera_motion"] <= camera_motion.MOVING_SHARE:
+                shift = None  # a static camera: its flow noise is not a pan
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=track.found,
                             lifter=models.lifter, source=str(path), progress=progress,
                             times=info.report.times, world=track.world,
                             visibility=track.visibility, fusion=models.fusion,
+                            camera_shift=shift, camera=camera,
                             **_lift_fields(options))
     result.kind = "video"
     result.video = info.as_dict()

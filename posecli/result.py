@@ -80,7 +80,8 @@ def world_joints(result: LiftResult) -> np.ndarray:
 
     The result's estimated world placement when it has one; otherwise the root-relative camera
     pose turned to Y up (x, -y, -z). Made rigid (one length per bone) with the pelvis at
-    mid-hips if it is not already, since a BVH skeleton has fixed offsets.
+    mid-hips and the hip line square to the lower spine if it is not already, since a BVH
+    skeleton has fixed offsets (:func:`posecli.trajectory.square_hips`).
     """
     from posecli import skeleton, trajectory
 
@@ -89,8 +90,9 @@ def world_joints(result: LiftResult) -> np.ndarray:
     else:
         w = np.asarray(result.pose3d, float) * np.array([1.0, -1.0, -1.0])
     lengths = skeleton.symmetric_bone_lengths(w)
-    if np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6 or np.abs(
-            w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6:  # not rigid, or hips not symmetric
-        w = skeleton.fix_bone_lengths(trajectory.symmetric_hips(w), lengths)
+    if (np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6
+            or np.abs(w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6
+            or np.abs(trajectory.square_hips(w) - w).max() > 1e-6):  # not rigid or not square
+        w = skeleton.fix_bone_lengths(trajectory.square_hips(trajectory.symmetric_hips(w)), lengths)
     return w
 

@@ -80,9 +80,13 @@ def test_keypoint_file_round_trip_keeps_world_landmarks(lifted):
     assert np.abs(kp.visibility - res.landmarks_visibility).max() < 1e-3
     back = read_result(path)
     assert np.abs(back.landmarks_world - res.landmarks_world).max() < 1e-4
-    again = pipeline.lift(path)  # lifted again from the file: the same fusion, the same 3D
+    # lifted again from the file: the same fusion, the same 3D. Foot locking is off on both
+    # sides: it works in the world, whose path the video route also corrects for the camera's
+    # pan (measured from the frames, which a keypoint file does not have).
+    again = pipeline.lift(path, foot_lock=False)
+    direct = pipeline.lift(EXAMPLE, foot_lock=False)
     assert again.lifter["fusion"]["name"] == res.lifter["fusion"]["name"]
-    assert np.abs(again.pose3d - res.pose3d).max() < 2e-3
+    assert np.abs(again.pose3d - direct.pose3d).max() < 2e-3
 
 
 def test_keypoint_file_without_world_landmarks_uses_the_pure_lifter(lifted, tmp_path):
