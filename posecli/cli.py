@@ -16,7 +16,7 @@ from posecli.cli_common import (CliError, ReadableCommand, check_file_writable, 
                                 fail, out)
 from posecli.detect2d.table import DETECTORS
 from posecli.errors import NoPersonError, PosecliError
-from posecli.options import MAX_BVH_SCALE, MAX_THREADS, LiftOptions, count, positive_number
+from posecli.options import MAX_BVH_SCALE, MAX_THREADS, LiftOptions, check_output, count, positive_number, writer_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn an ordinary video of a person into 3D human motion.")
@@ -149,6 +149,18 @@ def lift(
     focal: Optional[float] = typer.Option(None, metavar="PX", rich_help_panel=LIFTING,
                                           help="Camera focal length in pixels for the root trajectory "
                                                "(default: the longer image side)."),
+    fusion: str = typer.Option(LiftOptions.fusion, metavar="on|off|FILE", rich_help_panel=LIFTING,
+                               help="Combine the lifter's 3D with BlazePose's own 3D (its world "
+                                    "landmarks) by the shipped learned fusion; off: the pure MixSTE "
+                                    "lifter; or a fusion file. Inputs without world landmarks (HRNet, "
+                                    "keypoint files without them) use the pure lifter."),
+    foot_lock: bool = typer.Option(LiftOptions.foot_lock, "--foot-lock/--no-foot-lock", metavar=FLAG,
+                                   rich_help_panel=LIFTING,
+                                   help="Pin feet in contact to the floor (or keep the raw motion)."),
+    camera_motion: bool = typer.Option(LiftOptions.camera_motion, "--camera-motion/--static-camera",
+                                       metavar=FLAG, rich_help_panel=LIFTING,
+                                       help="Measure the camera's pan from the background, warn and "
+                                            "correct the path (or assume a static camera)."),
     out_dir: Path = typer.Option(Path("."), "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT,
                                  help="Output folder (created if needed); outputs mirror the input tree."),
     formats: List[str] = typer.Option(list(LiftOptions.formats), "--format", "-f", metavar="NAMES",
@@ -156,6 +168,10 @@ def lift(
                                       help="Output format(s), repeatable or comma-separated."),
     bvh_scale: float = typer.Option(LiftOptions.bvh_scale, metavar="S", rich_help_panel=OUTPUT,
                                     help="BVH lengths: 1 = metres, 100 = centimetres."),
+    bvh_names: str = typer.Option(LiftOptions.bvh_names, metavar="plain|mixamo", rich_help_panel=OUTPUT,
+                                  help="BVH joint names: plain (Hips, Spine, ...) or mixamo (mixamorig:Hips, ...)."),
+    fps: Optional[float] = typer.Option(None, metavar="RATE", rich_help_panel=OUTPUT,
+                                        help="Resample the BVH to this frame rate (default: the video's own)."),
     overwrite: bool = typer.Option(False, "--overwrite", metavar=FLAG, rich_help_panel=OUTPUT,
                                    help="Redo clips whose outputs are already complete."),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar=FLAG, rich_help_panel=OUTPUT,
@@ -198,8 +214,10 @@ def lift(
             person=person, max_people=max_people,
             weights=weights.resolve() if weights else None, backend=backend, flip=flip,
             stride=stride, rigid=rigid, plausible=plausible, root_motion=root_motion, focal=focal,
-            allow_truncated=not fail_truncated, formats=tuple(_formats(formats)),
-            bvh_scale=bvh_scale, threads=_threads(threads, jobs, engine), overwrite=overwrite)
+            allow_truncated=not fail_truncated, fusion=fusion, foot_lock=foot_lock,
+            camera_motion=camera_motion, formats=tuple(_formats(formats)), bvh_scale=bvh_scale,
+            bvh_names=bvh_names, fps=fps, threads=_threads(threads, jobs, engine),
+            overwrite=overwrite)
         for option, path in (("--log", log), ("--summary", summary)):
             if path is not None:
                 check_file_writable(path, option)
@@ -207,6 +225,7 @@ def lift(
         # load the lifter here: bad weights or --stride fail before any clip (and before the
         # output folder is made); the stride recorded is the one used
         models = batch.worker_models(options)
+        models.fusion  # a bad fusion file fails here too
         options = options.replace(stride=models.lifter.stride)
         batch.worker_models(options, models.lifter)
         check_writable(out_dir)
@@ -230,6 +249,10 @@ def export(
                                          help="The source video's path, if it has moved (for mp4)."),
     bvh_scale: float = typer.Option(LiftOptions.bvh_scale, metavar="S",
                                     help="BVH lengths: 1 = metres, 100 = centimetres."),
+    bvh_names: str = typer.Option(LiftOptions.bvh_names, metavar="plain|mixamo",
+                                  help="BVH joint names: plain (Hips, Spine, ...) or mixamo (mixamorig:Hips, ...)."),
+    fps: Optional[float] = typer.Option(None, metavar="RATE",
+                                        help="Resample the BVH to this frame rate (default: the video's own)."),
 ) -> None:
     """Convert an existing result JSON to other formats (bvh, mp4, html, glb, trc, csv) without
     lifting again. Outputs are named after the result (clip.json -> clip.bvh, clip.mp4)."""
@@ -240,6 +263,7 @@ def export(
         formats = _formats(formats)
         positive_number("--bvh-scale", bvh_scale, MAX_BVH_SCALE)
         res = read_result(result)
+        check_output(bvh_scale, bvh_names, fps)
         if video is not None:
             _check_video_matches(video, res, result)
         elif "mp4" in formats and res.kind == "video" and not Path(res.source).is_file():
@@ -254,7 +278,8 @@ def export(
             if path in {result.resolve(), Path(res.source).resolve()} | (
                     {video.resolve()} if video is not None else set()):
                 raise CliError(f"{path}: writing it would overwrite an input; choose another --out folder")
-        opts = {"bvh": {"scale": bvh_scale}, "mp4": {"video": str(video)} if video is not None else {}}
+        opts = {**writer_options(bvh_scale, bvh_names, fps),
+                "mp4": {"video": str(video)} if video is not None else {}}
         # the MP4 first: it reads the video, and a video that turns out wrong leaves nothing
         formats.sort(key=lambda f: f != "mp4")
         for p in write_all(res, dest, formats, opts, stem=result.stem):

@@ -5,7 +5,8 @@ lifting (:func:`read_keypoints`), and a whole result for ``posecli export``
 A minimal hand-made keypoint file needs just ``input`` (fps, width, height), ``skeleton.layout``
 (``h36m17``, ``blazepose33`` or ``coco17``) and per frame ``keypoints_2d`` (null when nobody was seen) with
 optional ``confidence``; see ``posecli/schemas/keypoints.schema.json``. Only the 2D part of a
-posecli result is used.
+posecli result is used, with BlazePose's world landmarks when the file has them (optional per
+frame ``landmarks_world``, 33 x [x, y, z] metres, and ``landmarks_visibility``, 33 numbers).
 """
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ class Keypoints2D:
     height: int
     fps: float
     times: np.ndarray | None = None  # (N,) s when every frame gives its ``time``
+    #: (N, 33, 3) BlazePose's world landmarks (metres, hip-centred, x right, y down, z away from
+    #: the camera), NaN where a frame has none; None when no frame has them
+    world: np.ndarray | None = None
+    visibility: np.ndarray | None = None  # (N, 33) in [0, 1] with ``world``
 
 
 class ResultFileError(KeypointFileError):
@@ -99,7 +104,37 @@ def read_keypoints(path: str | Path) -> Keypoints2D:
     times = _times(frames)
     if times is not None and (problem := times_problem(times)):
         raise KeypointFileError(f"{path}: {problem}")
-    return Keypoints2D(xy, conf, valid, layout, width, height, fps, times)
+    world, vis = _world(path, frames, valid)
+    return Keypoints2D(xy, conf, valid, layout, width, height, fps, times, world, vis)
+
+
+def _world(path: Path, frames: list[dict], valid: np.ndarray
+           ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The optional per-frame ``landmarks_world`` (33 x [x, y, z]) and ``landmarks_visibility``
+    (33) -> (N, 33, 3) NaN where absent, (N, 33) 0 where absent; (None, None) when no frame has
+    them. A malformed entry is a KeypointFileError."""
+    if not any(f.get("landmarks_world") is not None for f in frames):
+        return None, None
+    k = skeleton.BLAZEPOSE33.joints
+    world = np.full((len(frames), k, 3), np.nan)
+    vis = np.zeros((len(frames), k))
+    for i, f in enumerate(frames):
+        w = f.get("landmarks_world")
+        if w is None or not valid[i]:
+            continue
+        if not (isinstance(w, list) and len(w) == k and all(
+                isinstance(p, list) and len(p) == 3 for p in w)):
+            raise KeypointFileError(f"{path}: frame {i} has malformed landmarks_world "
+                                    f"(expected {k} [x, y, z] triples)")
+        world[i] = [[v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+                     for v in p] for p in w]
+        v = f.get("landmarks_visibility")
+        got = np.ones(k) if v is None else _numbers(v, k)
+        if got is None:
+            raise KeypointFileError(f"{path}: frame {i} has malformed landmarks_visibility "
+                                    f"(expected {k} numbers)")
+        vis[i] = np.clip(got, 0, 1)
+    return world, vis
 
 
 def times_problem(times: np.ndarray) -> str | None:
@@ -203,6 +238,10 @@ def read_result(path: str | Path) -> LiftResult:
     if not seen.any():
         raise ResultFileError(f"{path}: no frame has a person")
     pose, kp = _hold(pose, seen), _hold(kp, seen)
+    try:
+        lm_world, lm_vis = _world(path, frames, seen)
+    except KeypointFileError as e:
+        raise ResultFileError(str(e)) from None
     traj = None
     if world:
         try:
@@ -225,7 +264,8 @@ def read_result(path: str | Path) -> LiftResult:
                       flags=flags, pose3d=pose, lifter=doc.get("lifter") or {},
                       detector=doc.get("detector"), trajectory=traj, bones=doc.get("bones"),
                       quality=doc.get("quality"), times=times, timing=doc.get("timing"),
-                      video=_video_fields(inp))
+                      video=_video_fields(inp), landmarks_world=lm_world,
+                      landmarks_visibility=lm_vis)
 
 
 def _video_fields(inp: dict) -> dict | None:

@@ -18,6 +18,7 @@ import functools
 import math
 import numbers
 from dataclasses import dataclass
+from pathlib import Path
 
 from posecli.errors import UsageError
 
@@ -48,6 +49,24 @@ def count(option: str, value, least: int = 1, most: int | None = None) -> int:
     return int(value)
 
 
+BVH_NAMES = ("plain", "mixamo")  # posecli.export.bvh.NAME_PREFIXES
+
+
+def writer_options(bvh_scale: float = 1.0, bvh_names: str = "plain",
+                   fps: float | None = None) -> dict[str, dict]:
+    """Per-format keyword arguments for the writers (``posecli.export.write_all``)."""
+    return {"bvh": {"scale": bvh_scale, "names": bvh_names, "fps": fps}}
+
+
+def check_output(bvh_scale: float, bvh_names: str, fps: float | None) -> None:
+    """UsageError for an impossible output option."""
+    positive_number("--bvh-scale", bvh_scale, MAX_BVH_SCALE)
+    if bvh_names not in BVH_NAMES:
+        raise UsageError(f"--bvh-names {bvh_names!r}: choose {' or '.join(BVH_NAMES)}")
+    if fps is not None and not (math.isfinite(fps) and 1 <= fps <= 1000):
+        raise UsageError(f"--fps must be a rate in frames per second (1-1000), got {fps}")
+
+
 def parse_person(value: "str | int") -> "str | int":
     """``person``: "auto", "all" or a track id (a positive integer, also as a string)."""
     if isinstance(value, bool):
@@ -76,8 +95,14 @@ class LiftOptions:
     default: onnxruntime, and no torch import for the shipped lifter; or "torch"), ``flip`` (test-time augmentation), ``stride`` (frames between window starts, 1..T;
     None: T // 2), ``rigid`` (one length per bone), ``plausible`` (anthropometric limb ratios),
     ``root_motion`` (move the pelvis along its path), ``focal`` (px; None: the longer image
-    side), ``allow_truncated`` (lift a video that ends early, with a warning).
-    Output: ``formats`` (writer names), ``bvh_scale`` (1 metres, 100 centimetres).
+    side), ``allow_truncated`` (lift a video that ends early, with a warning), ``fusion``
+    ("on": the lifter's 3D combined with BlazePose's world landmarks by the shipped learned
+    fusion; "off": the pure lifter; or a fusion file; see ``posecli.lifter.fusion``), ``foot_lock``
+    (pin feet in contact to the floor, :mod:`posecli.footlock`), ``camera_motion`` (measure
+    the camera's pan from the background, warn, and correct the path; :mod:`posecli.camera_motion`).
+    Output: ``formats`` (writer names), ``bvh_scale`` (1 metres, 100 centimetres),
+    ``bvh_names`` ("plain" or "mixamo": Mixamo's ``mixamorig:`` prefix), ``fps`` (the BVH
+    resampled to this rate; None: the clip's own).
     Running (never changes the outputs): ``threads`` (CPU threads of the detector, torch and
     onnxruntime), ``overwrite`` (redo clips whose outputs are complete).
     """
@@ -96,9 +121,14 @@ class LiftOptions:
     root_motion: bool = True
     focal: float | None = None
     allow_truncated: bool = True
+    fusion: str = "on"
+    foot_lock: bool = True
+    camera_motion: bool = True
     # output
     formats: tuple[str, ...] = ("json",)
     bvh_scale: float = 1.0
+    bvh_names: str = "plain"
+    fps: float | None = None
     # running
     threads: int = 2
     overwrite: bool = False
@@ -107,6 +137,10 @@ class LiftOptions:
         set_ = functools.partial(object.__setattr__, self)  # frozen: normalise once, here
         set_("person", parse_person(self.person))
         set_("formats", tuple(dict.fromkeys(self.formats)))
+        fusion = str(self.fusion)
+        set_("fusion", fusion if fusion in ("on", "off") else str(Path(fusion).resolve()))
+        if self.fusion not in ("on", "off") and not Path(self.fusion).is_file():
+            raise UsageError(f"--fusion must be on, off or a fusion file; {fusion!r} is none of them")
         for name in ("pose_model", "weights"):
             if getattr(self, name) is not None:
                 set_(name, str(getattr(self, name)))
@@ -117,7 +151,7 @@ class LiftOptions:
             raise UsageError(f"unknown lifter backend {self.backend!r} (choose torch or onnx)")
         if self.focal is not None:
             positive_number("--focal", self.focal, MAX_FOCAL_PX, " of pixels")
-        positive_number("--bvh-scale", self.bvh_scale, MAX_BVH_SCALE)
+        check_output(self.bvh_scale, self.bvh_names, self.fps)
         if not self.formats:
             raise UsageError("--format is empty; choose at least one output format")
 
@@ -140,6 +174,9 @@ class LiftOptions:
                 "rigid": self.rigid, "focal": self.focal, "root_motion": self.root_motion,
                 "plausible": self.plausible, "bvh_scale": self.bvh_scale, "person": self.person,
                 "max_people": self.max_people, "allow_truncated": self.allow_truncated,
+                "fusion": "off" if self.fusion == "off" else self.fusion_sha256,
+                "foot_lock": self.foot_lock, "camera_motion": self.camera_motion,
+                "bvh_names": self.bvh_names, "fps": self.fps,
                 **({"pose_model_sha256": self.pose_model_sha256} if self.pose_model else {})}
 
     @functools.cached_property
@@ -149,6 +186,14 @@ class LiftOptions:
         return sha256(self.weights) if self.weights else sha256(find(LIFTER))
 
     @functools.cached_property
+    def fusion_sha256(self) -> str | None:
+        """Checksum of the fusion file (the shipped one for "on"; None when off)."""
+        if self.fusion == "off":
+            return None
+        from posecli.weights import FUSION, find, sha256
+        return sha256(find(FUSION) if self.fusion == "on" else self.fusion)
+
+    @functools.cached_property
     def pose_model_sha256(self) -> str | None:
         """Checksum of the detector's model file (outputs depend on it, not on its path)."""
         if self.pose_model is None:
@@ -156,7 +201,11 @@ class LiftOptions:
         from posecli.weights import sha256
         return sha256(self.pose_model)
 
+    def writer_options(self) -> dict[str, dict]:
+        """Per-format keyword arguments for the writers."""
+        return writer_options(self.bvh_scale, self.bvh_names, self.fps)
+
     def model_key(self) -> tuple:
         """The options that decide which models are built (a cache key for reusing them)."""
         return (self.detector, self.pose_model, self.max_people, self.weights, self.backend,
-                self.flip, self.stride, self.threads)
+                self.flip, self.stride, self.threads, self.fusion)

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from posecli import quality, skeleton, trajectory
+from posecli import footlock, quality, skeleton, trajectory
 from posecli.compute import set_torch_threads
 from posecli.errors import NoPersonError, UsageError, VideoError
 from posecli.lifter import Lifter, load_lifter
@@ -33,6 +33,7 @@ class Models:
 
     def __init__(self, options: LiftOptions, lifter: Lifter | None = None):
         self.options, self._lifter, self._tracker = options, lifter, None
+        self._fusion = False  # not loaded yet (None: off)
         self.key = options.model_key()
 
     def fits(self, options: LiftOptions) -> bool:
@@ -48,6 +49,15 @@ class Models:
             self._lifter = load_lifter(o.weights, backend=o.backend, flip=o.flip, stride=o.stride,
                                        threads=o.threads)
         return self._lifter
+
+    @property
+    def fusion(self):
+        """The fusion of the lifter's 3D with BlazePose's world landmarks
+        (:class:`posecli.lifter.fusion.Fusion`), None for ``fusion="off"``."""
+        if self._fusion is False:
+            from posecli.lifter.fusion import resolve
+            self._fusion = resolve(self.options.fusion)
+        return self._fusion
 
     @property
     def tracker(self):
@@ -105,13 +115,15 @@ def _lift_file(source, options: LiftOptions, models: Models, progress) -> LiftRe
     xy, conf = to_h36m(kp.xy, kp.conf, kp.layout)
     return lift_keypoints(xy, conf, kp.width, kp.height, kp.fps, valid=kp.valid,
                           lifter=models.lifter, source=str(source), progress=progress,
-                          times=kp.times, **_lift_fields(options))
+                          times=kp.times, world=kp.world, visibility=kp.visibility,
+                          fusion=models.fusion, **_lift_fields(options))
 
 
 def _lift_fields(options: LiftOptions) -> dict:
     """The options :func:`lift_keypoints` takes."""
     return {"rigid": options.rigid, "plausible": options.plausible,
-            "root_motion": options.root_motion, "focal": options.focal}
+            "root_motion": options.root_motion, "focal": options.focal,
+            "foot_lock": options.foot_lock}
 
 
 def track_video(path: str | Path, options: LiftOptions | None = None,
@@ -173,6 +185,17 @@ def detect_video(path: str | Path, options: LiftOptions | None = None,
     the picture below 0.1, so they are filled as gaps), found (N,), detector description dict
     with a "person" entry: the chosen track id, the rule and every track's summary).
     """
+    info, track, det_info = detect_person(path, options, progress, models, **fields)
+    return info, track.xy, track.conf, track.found, det_info
+
+
+def detect_person(path: str | Path, options: LiftOptions | None = None,
+                  progress: Progress | None = None, models: Models | None = None, **fields):
+    """As :func:`detect_video`, returning the chosen person's whole
+    :class:`posecli.detect2d.tracks.PersonTrack` (with BlazePose's world landmarks and
+    visibility): (info, track, detector description dict). Nobody found: an empty track."""
+    from posecli.detect2d.tracks import PersonTrack
+
     options, models = _setup(options, fields, models, None)
     person = "auto" if options.per_person else options.person
     # a track id must name the track `posecli tracks` listed: only "auto" may skip newcomers
@@ -182,8 +205,9 @@ def detect_video(path: str | Path, options: LiftOptions | None = None,
     det_info["person"] = _person_info(tracks, chosen, info, person)
     if chosen is None:
         k = skeleton.LAYOUTS[det_info["layout"]].joints
-        return info, np.full((n, k, 2), np.nan), np.zeros((n, k)), np.zeros(n, bool), det_info
-    return info, chosen.xy, chosen.conf, chosen.found, det_info
+        chosen = PersonTrack(0, np.full((n, k, 2), np.nan), np.zeros((n, k)), np.zeros(n, bool),
+                             np.zeros((n, k), bool))
+    return info, chosen, det_info
 
 
 def to_h36m(xy: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +224,11 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
                    valid: np.ndarray | None = None, lifter: Lifter | None = None,
                    source: str = "", progress: Progress | None = None,
                    rigid: bool = True, times: np.ndarray | None = None, plausible: bool = True,
-                   root_motion: bool = True, focal: float | None = None) -> LiftResult:
+                   root_motion: bool = True, focal: float | None = None,
+                   world: np.ndarray | None = None, visibility: np.ndarray | None = None,
+                   fusion: "Fusion | str | None" = "on",  # noqa: F821
+                   foot_lock: bool = True, camera_shift: np.ndarray | None = None,
+                   camera: dict | None = None) -> LiftResult:
     """Lift a 2D track in the H36M layout to 3D.
 
     Args:
@@ -217,8 +245,21 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
             anthropometric ranges and put pelvis and thorax midway between hips and shoulders
             (:mod:`posecli.trajectory`).
         root_motion, focal: the world placement (:func:`posecli.trajectory.estimate`).
+        world: (N, 33, 3) BlazePose's world landmarks (metres, hip-centred, x right, y down,
+            z away from the camera; NaN where missing) of the same frames, or None;
+            visibility: their (N, 33) visibility. Kept in the result (``landmarks_world``).
+        fusion: how the lifter's 3D is combined with the world landmarks
+            (:mod:`posecli.lifter.fusion`): "on" (the shipped learned fusion), "off" or None
+            (the pure lifter), a fusion file, or a loaded ``Fusion``. Without world landmarks
+            the pure lifter is used and the result's ``lifter["fusion"]`` says so.
+        foot_lock: pin feet in contact to the floor (:mod:`posecli.footlock`); the 3D joints
+            follow the locked legs.
+        camera_shift, camera: the background's shift (N, 2) px since the first frame and its
+            report (:mod:`posecli.camera_motion`); the path is corrected for a pan and the
+            quality block says the camera moved. None: a static camera.
     """
     from posecli import timing
+    from posecli.lifter import fusion as fusion_mod
 
     xy = np.asarray(xy, dtype=np.float64)
     conf = np.asarray(conf, dtype=np.float64)
@@ -237,7 +278,11 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     plan = timing.lift_plan(times)
     rate = plan["fps"] or float(fps)
     xy = np.where(valid[:, None, None], xy, 0.0)
-    xy, conf, flags = skeleton.fill_gaps(xy, conf, valid, max_gap=max(1, round(MAX_GAP_SECONDS * rate)))
+    max_gap = max(1, round(MAX_GAP_SECONDS * rate))
+    xy, conf, flags = skeleton.fill_gaps(xy, conf, valid, max_gap=max_gap)
+    fusion = fusion_mod.resolve(fusion)
+    world, visibility = fusion_mod.check_world(world, visibility, len(xy))
+    world17 = None if world is None else fusion_mod.world_h36m(world, valid, max_gap)
     lifter = lifter or load_lifter()
     if progress:
         progress("lift", 0, len(xy))
@@ -245,34 +290,40 @@ def lift_keypoints(xy: np.ndarray, conf: np.ndarray, width: int, height: int, fp
     x2d = skeleton.normalize_to_frame(xy, width, height)
     if plan["resampled"]:  # lift at the rate the lifter knows, then back to the video's frames
         grid = timing.uniform_grid(times, plan["lifted_fps"])
-        pose3d = timing.resample(grid, lifter(timing.resample(times, x2d, grid)), times)
+        pose3d, disagree = lifter.lift(timing.resample(times, x2d, grid))
+        pose3d, disagree = (timing.resample(grid, a, times) for a in (pose3d, disagree))
     else:
-        pose3d = lifter(x2d)
+        pose3d, disagree = lifter.lift(x2d)
     flip_dis = lifter.flip_disagreement()
     pose3d = pose3d - pose3d[:, :1]  # exactly root-relative
     if not np.isfinite(pose3d).all():  # never write a NaN pose as if it were measured
         raise FloatingPointError("the lifter produced non-finite 3D joints")
+    pose3d, fusion_info = fusion_mod.apply(fusion, pose3d, world17, conf, disagree)
     raw = pose3d
     if rigid:
         lengths = skeleton.symmetric_bone_lengths(pose3d, flags == skeleton.DETECTED)
         bones = {"raw_m": np.round(lengths, 4).tolist()}
         if plausible:
             lengths, bones["ratios"] = trajectory.plausible_bone_lengths(lengths)
-            pose3d = trajectory.symmetric_hips(pose3d)
+            pose3d = trajectory.square_hips(trajectory.symmetric_hips(pose3d))
         pose3d = skeleton.fix_bone_lengths(pose3d, lengths)
         bones["fixed_m"] = np.round(lengths, 4).tolist()
     # the world placement assumes uniform frames: it gets the clip's (median) rate
     traj = trajectory.estimate(pose3d, xy, conf, flags, width, height, rate, focal=focal,
-                               root_motion=root_motion)
+                               root_motion=root_motion, camera_shift=camera_shift)
+    if foot_lock:
+        traj, pose3d = footlock.apply(traj, rate)
     if progress:
         progress("lift", len(xy), len(xy))
     result = LiftResult(source=str(source), kind="keypoints", fps=float(rate), width=int(width),
                       height=int(height), keypoints=xy, conf=conf, flags=flags,
                       pose3d=pose3d, lifter={**lifter.info, "rigid_bones": rigid,
-                                             "plausible_bones": bool(rigid and plausible)},
+                                             "plausible_bones": bool(rigid and plausible),
+                                             "fusion": fusion_info},
                       trajectory=traj, bones=bones if rigid else None,
-                      times=times, timing=plan)
-    result.quality = quality.report(result, raw, flip_dis)
+                      times=times, timing=plan, landmarks_world=world,
+                      landmarks_visibility=visibility)
+    result.quality = quality.report(result, raw, flip_dis, camera)
     result.world_joints()  # once, here: the writers only write
     return result
 
@@ -313,11 +364,11 @@ def lift_video(path: str | Path, options: LiftOptions | None = None, *,
     """
     options, models = _setup(options, fields, models, lifter)
     models.lifter  # load first: a bad weights file fails before decoding
-    info, lm, lm_conf, found, det_info = detect_video(path, options, progress, models)
+    info, track, det_info = detect_person(path, options, progress, models)
     _check_truncation(path, info, options.allow_truncated)
-    if not found.any():
-        raise NoPersonError(f"{path}: no person was found in any of {len(found)} frames")
-    return _lift_track(path, info, lm, lm_conf, found, det_info, options, models, progress)
+    if not track.found.any():
+        raise NoPersonError(f"{path}: no person was found in any of {len(track.found)} frames")
+    return _lift_track(path, info, track, det_info, options, models, progress)
 
 
 def lift_video_all(path: str | Path, options: LiftOptions | None = None, *,
@@ -334,21 +385,35 @@ def lift_video_all(path: str | Path, options: LiftOptions | None = None, *,
     people = liftable(tracks, info.fps)
     if not people:
         raise NoPersonError(f"{path}: no person was followed for 0.5 s or more")
-    return [_lift_track(path, info, t.xy, t.conf, t.found,
-                        {**det_info, "person": _person_info(tracks, t, info, "all")},
+    return [_lift_track(path, info, t, {**det_info, "person": _person_info(tracks, t, info, "all")},
                         options, models, progress) for t in people]
 
 
-def _lift_track(path, info, lm, lm_conf, found, det_info, options: LiftOptions, models: Models,
+def _lift_track(path, info, track, det_info, options: LiftOptions, models: Models,
                 progress) -> LiftResult:
-    xy, conf = to_h36m(np.nan_to_num(lm), lm_conf, det_info["layout"])
-    result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=found,
+    """Lift one person's :class:`PersonTrack` (2D, and BlazePose's world landmarks if any)."""
+    xy, conf = to_h36m(np.nan_to_num(track.xy), track.conf, det_info["layout"])
+    shift = camera = None
+    if options.camera_motion:
+        from posecli import camera_motion
+        shift, measured = camera_motion.measure(path, track.xy, info.width, info.height, info)
+        if len(shift) != len(xy):  # the decode disagreed with the first pass: do not guess
+            shift = None
+        else:
+            focal = options.focal or trajectory.default_focal(info.width, info.height)
+            camera = camera_motion.report(shift, measured, info.width, focal)
+            if camera["camera_motion"] <= camera_motion.MOVING_SHARE:
+                shift = None  # a static camera: its flow noise is not a pan
+    result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=track.found,
                             lifter=models.lifter, source=str(path), progress=progress,
-                            times=info.report.times, **_lift_fields(options))
+                            times=info.report.times, world=track.world,
+                            visibility=track.visibility, fusion=models.fusion,
+                            camera_shift=shift, camera=camera,
+                            **_lift_fields(options))
     result.kind = "video"
     result.video = info.as_dict()
     result.detector = det_info
-    result.landmarks, result.landmark_conf = lm, lm_conf
+    result.landmarks, result.landmark_conf = track.xy, track.conf
     return result
 
 

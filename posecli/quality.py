@@ -14,7 +14,11 @@ Each measure has a threshold above which a user should look at the clip (:data:`
   medians, before the rigid step (above 0.10: the lifter was unsure of the body's proportions);
 - ``flip_disagreement_mm``: mean distance between the lifter's direct and mirrored-back
   predictions (flip test-time augmentation), large where the lifter is unsure (above 40 mm;
-  the rendered example gives 19 mm, the shared basketball video 43 mm).
+  the rendered example gives 19 mm, the shared basketball video 43 mm);
+- ``camera_motion``: how far the background moved (the largest displacement of the image
+  centre's background point, as a share of the image width; above 0.03 the camera moves), with
+  ``camera_pan_deg`` / ``camera_tilt_deg`` reached and ``camera_measured`` (share of frame pairs
+  with enough background): :mod:`posecli.camera_motion` (videos only).
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from posecli import skeleton, trajectory
 
 THRESHOLDS = {"missing": 0.10, "foot_slide_mm": 30.0, "floor_penetration_mm": 30.0,
               "jitter_ms2": 20.0, "bone_drift": 0.10,
-              "flip_disagreement_mm": 40.0}
+              "flip_disagreement_mm": 40.0, "camera_motion": 0.03}
 
 
 def bone_drift(raw: np.ndarray, seen: np.ndarray) -> float:
@@ -43,9 +47,10 @@ def jitter(pose: np.ndarray, fps: float, seen: np.ndarray) -> float:
     return float(np.linalg.norm(acc[ok], axis=-1).mean())
 
 
-def report(result, raw_pose: np.ndarray | None = None, flip_disagreement: float | None = None) -> dict:
+def report(result, raw_pose: np.ndarray | None = None, flip_disagreement: float | None = None,
+           camera: dict | None = None) -> dict:
     """The ``quality`` block of a result (see the module docstring), with ``warnings``: the
-    names of the measures above their thresholds."""
+    names of the measures above their thresholds. ``camera``: :func:`posecli.camera_motion.report`."""
     flags = np.asarray(result.flags)
     n = len(flags)
     seen = flags != skeleton.MISSING
@@ -65,9 +70,19 @@ def report(result, raw_pose: np.ndarray | None = None, flip_disagreement: float 
         q["bone_drift"] = round(bone_drift(np.asarray(raw_pose, float), seen), 4)
     if flip_disagreement is not None:
         q["flip_disagreement_mm"] = round(flip_disagreement * 1000, 2)
+    if camera:
+        q.update(camera)
     q["thresholds"] = THRESHOLDS
     q["warnings"] = [k for k, v in THRESHOLDS.items() if k in q and q[k] > v]
     return q
+
+
+def camera_warning(q: dict | None) -> str:
+    """One line when the camera moved (empty otherwise)."""
+    if not q or "camera_motion" not in q.get("warnings", ()):
+        return ""
+    return (f"the camera moves (pans {q['camera_pan_deg']:.0f} deg, tilts {q['camera_tilt_deg']:.0f} deg): "
+            f"the path is corrected for turning; a travelling camera still bends it")
 
 
 def one_line(q: dict) -> str:
@@ -76,7 +91,8 @@ def one_line(q: dict) -> str:
     for key, label, fmt in (("foot_slide_mm", "foot slide", "{:.1f} mm/frame"),
                             ("floor_penetration_mm", "floor penetration", "{:.0f} mm"),
                             ("jitter_ms2", "jitter", "{:.1f} m/s^2"), ("bone_drift", "bone drift", "{:.0%}"),
-                            ("flip_disagreement_mm", "flip disagreement", "{:.0f} mm")):
+                            ("flip_disagreement_mm", "flip disagreement", "{:.0f} mm"),
+                            ("camera_pan_deg", "camera pan", "{:.0f} deg")):
         if key in q:
             parts.append(f"{label} {fmt.format(q[key])}")
     tail = f" -- check: {', '.join(q['warnings'])}" if q["warnings"] else ""

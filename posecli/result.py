@@ -18,6 +18,10 @@ class LiftResult:
     pose3d:    (N, 17, 3) metres, camera axes (x right, y down, z forward), pelvis at origin.
     landmarks, landmark_conf: the detector's raw (N, K, 2) / (N, K) output (NaN when no person),
         None for keypoint-file input.
+    landmarks_world: (N, 33, 3) BlazePose's world landmarks, metres, BlazePose's world axes
+        (origin between the hips, x right, y down, z away from the camera), NaN where missing;
+        None when the detector or the keypoint file has none.
+    landmarks_visibility: (N, 33) BlazePose's visibility in [0, 1] (0 where missing), or None.
     times:     (N,) seconds, each frame's presentation time (None: index / fps).
     timing:    how the lifter treated the frame rate (see ``posecli.timing.lift_plan``).
     video:     how the video was read: SAR, rotation, frames expected/decoded (None for keypoints).
@@ -42,6 +46,8 @@ class LiftResult:
     detector: dict | None = None
     landmarks: np.ndarray | None = None
     landmark_conf: np.ndarray | None = None
+    landmarks_world: np.ndarray | None = None
+    landmarks_visibility: np.ndarray | None = None
     provenance: dict | None = None  # batch resume: input file identity and settings (posecli.batch)
     times: np.ndarray | None = None
     timing: dict | None = None
@@ -74,7 +80,8 @@ def world_joints(result: LiftResult) -> np.ndarray:
 
     The result's estimated world placement when it has one; otherwise the root-relative camera
     pose turned to Y up (x, -y, -z). Made rigid (one length per bone) with the pelvis at
-    mid-hips if it is not already, since a BVH skeleton has fixed offsets.
+    mid-hips and the hip line square to the lower spine if it is not already, since a BVH
+    skeleton has fixed offsets (:func:`posecli.trajectory.square_hips`).
     """
     from posecli import skeleton, trajectory
 
@@ -83,8 +90,9 @@ def world_joints(result: LiftResult) -> np.ndarray:
     else:
         w = np.asarray(result.pose3d, float) * np.array([1.0, -1.0, -1.0])
     lengths = skeleton.symmetric_bone_lengths(w)
-    if np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6 or np.abs(
-            w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6:  # not rigid, or hips not symmetric
-        w = skeleton.fix_bone_lengths(trajectory.symmetric_hips(w), lengths)
+    if (np.abs(skeleton.bone_lengths(w) - lengths).max() > 1e-6
+            or np.abs(w[:, 0] - (w[:, 1] + w[:, 4]) / 2).max() > 1e-6
+            or np.abs(trajectory.square_hips(w) - w).max() > 1e-6):  # not rigid or not square
+        w = skeleton.fix_bone_lengths(trajectory.square_hips(trajectory.symmetric_hips(w)), lengths)
     return w
 

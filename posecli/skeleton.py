@@ -227,14 +227,15 @@ def fill_gaps(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, max_gap: int,
     """Fill short gaps in a keypoint track by linear interpolation, per joint.
 
     Args:
-        xy: (N, J, 2) pixels; values in invalid frames are ignored.
+        xy: (N, J, D) pixels (D = 2), or any per-joint values (e.g. D = 3 world landmarks);
+            values in invalid frames are ignored.
         conf: (N, J) confidences.
         valid: (N,) bool, True where a person was detected in the frame.
         max_gap: longest run of missing frames (or low-confidence joint samples) to interpolate.
         min_conf: joint samples below this confidence count as missing for that joint. Low on
             purpose: BlazePose still places self-occluded limbs sensibly at confidence 0.1-0.3.
     Returns:
-        xy (N, J, 2) filled, conf (N, J) (0 where a joint was invented by interpolation or
+        xy (N, J, D) filled, conf (N, J) (0 where a joint was invented by interpolation or
         held), and flags (N,) of DETECTED / INTERPOLATED / MISSING strings. Frames in gaps
         longer than ``max_gap`` (or before the first / after the last detection) are MISSING;
         their keypoints are held at the nearest detected value so the lifter still gets a
@@ -254,7 +255,7 @@ def fill_gaps(xy: np.ndarray, conf: np.ndarray, valid: np.ndarray, max_gap: int,
         ok = valid & (conf[:, k] >= min_conf)
         if not ok.any():  # joint never seen well: fall back to whatever the detector said
             ok = valid
-        for d in range(2):
+        for d in range(xy.shape[-1]):
             # np.interp holds the end values outside the known range
             xy[:, k, d] = np.where(ok, xy[:, k, d], np.interp(t, t[ok], xy[ok, k, d]))
         conf[~ok, k] = 0.0

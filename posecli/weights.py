@@ -18,6 +18,7 @@ from posecli.errors import WeightsError  # re-exported: posecli.weights.WeightsE
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 LIFTER = "lifter.pt"  # the shipped lifter checkpoint
+FUSION = "fusion.npz"  # the shipped fusion of the lifter and BlazePose's world landmarks
 
 
 def user_cache() -> Path:

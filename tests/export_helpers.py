@@ -41,6 +41,38 @@ def truth_result(spin: bool = False, root_motion: bool = True) -> LiftResult:
                       trajectory=traj)
 
 
+def parse_bvh(text: str):
+    """Minimal reader for the files we write: joint names, parents, offsets, end sites, channels,
+    frame time and motion (N, C)."""
+    lines = [ln.strip() for ln in text.splitlines()]
+    names, parents, offsets, channels, stack = [], [], [], [], []
+    i, in_end = 0, False
+    while lines[i] != "MOTION":
+        tok = lines[i].split()
+        if tok[0] in ("ROOT", "JOINT"):
+            names.append(tok[1])
+            parents.append(stack[-1] if stack else -1)
+        elif tok[0] == "End":
+            in_end = True
+        elif tok[0] == "{":
+            if not in_end:
+                stack.append(len(names) - 1)
+        elif tok[0] == "}":
+            if in_end:
+                in_end = False
+            else:
+                stack.pop()
+        elif tok[0] == "OFFSET" and not in_end:
+            offsets.append([float(v) for v in tok[1:]])
+        elif tok[0] == "CHANNELS":
+            channels.append(tok[2:])
+        i += 1
+    frames = int(lines[i + 1].split()[1])
+    frame_time = float(lines[i + 2].split()[2])
+    motion = np.array([[float(v) for v in ln.split()] for ln in lines[i + 3:] if ln])
+    return names, parents, np.array(offsets), channels, frames, frame_time, motion
+
+
 def blender_joint_positions(exe: str, script: str, src: Path, tmp_path: Path) -> dict:
     """Run ``tests/<script>`` in Blender (``exe``) on ``src``; returns the JSON it writes (per
     frame, every bone head's world position in the file's own axes). Skips when Blender's

@@ -64,6 +64,28 @@ def test_export_converts_an_existing_result(tmp_path, tiny_weights):
     idx = [bvh.H36M_TO_BVH[j] for j in range(17)]
     assert np.abs(pos[:, idx] / 100 - res.trajectory.world).max() < 1e-3
     assert (tmp_path / "out" / "cmu_07_05_walk.keypoints.mp4").stat().st_size > 0
+    # Mixamo's names and a fixed rate; a bad name set is one line
+    r = run("export", src, "-f", "bvh", "-o", tmp_path / "mx", "--bvh-names", "mixamo", "--fps", "24")
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "mx" / "cmu_07_05_walk.keypoints.bvh").read_text()
+    assert "ROOT mixamorig:Hips" in text and "JOINT mixamorig:LeftToeBase" in text
+    assert "Frame Time: 0.041666" in text
+    r = run("export", src, "-f", "bvh", "-o", tmp_path / "mx", "--bvh-names", "maya")
+    assert r.exit_code == 1 and r.output.strip().splitlines()[-1].startswith("error: --bvh-names")
+
+
+def test_no_foot_lock_keeps_the_raw_motion(tmp_path, tiny_weights):
+    for flag, sub in (("--foot-lock", "on"), ("--no-foot-lock", "off")):
+        assert run("lift", EXAMPLE_KP, "-o", tmp_path / sub, "--weights", tiny_weights, "-q", flag).exit_code == 0
+    on, off = (read_result(tmp_path / s / "cmu_07_05_walk.keypoints.json") for s in ("on", "off"))
+    assert json.loads((tmp_path / "off" / "cmu_07_05_walk.keypoints.json").read_text())[
+        "provenance"]["settings"]["foot_lock"] is False
+    slide = []
+    for res in (on, off):
+        step = np.linalg.norm(np.diff(res.trajectory.world[:, [3, 6]][..., [0, 2]], axis=0), axis=-1)
+        held = res.trajectory.contacts[1:] & res.trajectory.contacts[:-1]
+        slide.append(step[held].mean())
+    assert slide[0] < slide[1]
 
 
 def test_export_moved_video_is_one_line_error(tmp_path):

@@ -74,3 +74,38 @@ def test_missing_source_video_is_a_clear_error(tmp_path):
     with pytest.raises(mp4.Mp4Error, match="not found"):
         mp4.write(res, tmp_path / "x.mp4")
     assert not list(tmp_path.glob("*.mp4*"))
+
+
+def test_3d_view_follows_the_body():
+    res = truth_result()
+    world = res.trajectory.world.copy()
+    world[:, :, 0] += np.linspace(0, 12.0, len(world))[:, None]  # a 12 m walk sideways
+    view = mp4.View3D(world, 480, res.fps)
+    pelvis = np.array([view(world[i, 0], i) for i in range(len(world))])
+    body = np.array([view(world[i], i) for i in range(len(world))])
+    assert (body >= 0).all() and (body < 480).all()          # always inside the panel
+    assert np.abs(pelvis[:, 0] - 240).max() < 80               # near the middle, all the way
+    assert view.scale * 1.0 > 480 / 6                          # and not shrunk to fit the walk
+
+
+def test_legend_clock_and_soles_are_drawn(rendered):
+    import imageio_ffmpeg
+    res, path = rendered
+    gen = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    meta = next(gen)
+    w, h = meta["size"]
+    frames = [np.frombuffer(b, np.uint8).reshape(h, w, 3) for b in gen]
+    left_w = w - h
+    f0 = frames[0].astype(int)
+    # the clock: a black box with white text in the video panel's corner
+    box = f0[4:24, 4:150]
+    assert (box.sum(-1) < 60).mean() > 0.5 and (box.min(-1) > 200).any()
+    # the legend: every colour in the 3D panel's top-left corner
+    corner = f0[:110, left_w:left_w + 60].reshape(-1, 3)
+    for name, colour in mp4.LEGEND:
+        assert (np.abs(corner - np.array(colour)).sum(1) < 60).any(), name
+    # contacts: the contact colour appears in frames where a foot is planted, and only there
+    contact = np.array([(np.abs(fr[120:, left_w:].astype(int) - np.array(mp4.CONTACT_RGB)).sum(-1) < 60).sum()
+                        for fr in frames])
+    planted = res.trajectory.contacts.any(axis=1)
+    assert (contact[planted] > 20).mean() > 0.9 and (contact[~planted] <= 20).mean() > 0.9

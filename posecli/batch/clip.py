@@ -112,7 +112,7 @@ def _write(clip: Clip, out_root: Path, options: LiftOptions, results: list) -> l
         result.provenance = provenance(clip, options)
         who = (result.detector or {}).get("person") if options.per_person else None
         paths += write_all(result, out_dir, [f for f in order if f not in together],
-                           {"bvh": {"scale": options.bvh_scale}},
+                           options.writer_options(),
                            suffix=f".person{who['track_id']}" if who else "")
     if together and results:
         paths += write_all(results[0], out_dir, together, {"html": {"people": results}})
@@ -125,8 +125,13 @@ def _write(clip: Clip, out_root: Path, options: LiftOptions, results: list) -> l
 
 
 def _truncation_warning(clip: Clip, result) -> str:
+    """The clip's warnings in one line: a truncated file, a moving camera."""
     from posecli.pipeline import truncation_message
-    return truncation_message(str(clip.path), result.video) if (result.video or {}).get("truncated") else ""
+    from posecli.quality import camera_warning
+    parts = [truncation_message(str(clip.path), result.video) if (result.video or {}).get("truncated") else "",
+             camera_warning(result.quality)]
+    parts = [p for p in parts if p]
+    return (f"{clip.path}: " if parts and not parts[0].startswith(str(clip.path)) else "") + "; ".join(parts)
 
 
 def _quality_line(result) -> str:

@@ -53,6 +53,10 @@ class Detection:
     score: float       # person presence score in [0, 1]
     track_id: int | None = None        # identity (multi-person tracking), from 1
     outside: np.ndarray | None = None  # (K,) bool: keypoint outside the picture (conf lowered)
+    #: (K, 3) BlazePose's world landmarks: metres, origin between the hips, x right, y down,
+    #: z away from the camera (None for detectors without them, e.g. HRNet)
+    world: np.ndarray | None = None
+    visibility: np.ndarray | None = None  # (K,) BlazePose's visibility in [0, 1]
 
 
 @runtime_checkable

@@ -12,8 +12,11 @@ interest (ROI) centred on key point 0, of side 2 * |kp1 - kp0| * 1.25, rotated s
 points up, is warped to 256x256 (values in [0, 1]). The model returns 39 landmarks
 (x, y, z, visibility, presence; x and y in crop pixels): the 33 BlazePose landmarks and two
 auxiliary points (33: body centre, 34: size/rotation point) from which the next frame's ROI is
-made in the same way, plus a pose-presence flag (already a probability) and a 64x64 heatmap per
-landmark used to refine the 2D positions.
+made in the same way, plus a pose-presence flag (already a probability), a 64x64 heatmap per
+landmark used to refine the 2D positions, and the 39 "world" landmarks (second output, 117
+values): metres, origin between the hips, x right, y down, z away from the camera, in the crop's
+axes; they are rotated back by the ROI's angle (MediaPipe's WorldLandmarkProjection) so that
+they are in the frame's axes like the 2D ones.
 
 Settings follow MediaPipe's graphs (google-ai-edge/mediapipe, mediapipe/modules/pose_detection/
 pose_detection_cpu.pbtxt, mediapipe/modules/pose_landmark/pose_detection_to_roi.pbtxt,
@@ -149,6 +152,21 @@ class LandmarkResult:
     presence: np.ndarray    # (39,) in [0, 1]
     score: float            # pose flag: probability that a person is in the ROI
     roi: Roi = field(default=None)  # type: ignore[assignment]
+    #: (39, 3) metres, hip-centred, x right, y down, z away from the camera (frame axes: the
+    #: crop's rotation undone); None for a model file without the output
+    world: np.ndarray | None = None
+
+
+def world_to_frame(world: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate (..., 3) world landmarks from a crop's axes into the frame's: x and y turned by
+    the ROI's ``angle`` (radians, :class:`Roi`'s convention, the same rotation that takes crop
+    pixels to frame pixels), z (depth) kept."""
+    c, s = math.cos(angle), math.sin(angle)
+    w = np.asarray(world, dtype=np.float64)
+    out = w.copy()
+    out[..., 0] = c * w[..., 0] - s * w[..., 1]
+    out[..., 1] = s * w[..., 0] + c * w[..., 1]
+    return out
 
 
 
@@ -259,19 +277,26 @@ class PoseLandmarker(TFLiteModel):
         self._xy = self.output_index(NUM_MODEL_LANDMARKS * 5, 2)
         self._flag = self.output_index(1, 2)
         self._heat = self.output_index(NUM_MODEL_LANDMARKS, 4)
+        try:  # world landmarks: (1, 117) = 39 x (x, y, z) metres
+            self._world: int | None = self.output_index(NUM_MODEL_LANDMARKS * 3, 2)
+        except weights.WeightsError:
+            self._world = None
         self.refine = refine
 
     def __call__(self, frame: np.ndarray, roi: Roi) -> LandmarkResult:
         """Run the landmark model on ``roi`` of ``frame``; results in frame pixels."""
         crop = warp_roi(frame, roi, LMK_INPUT)
-        raw, flag, heat = self.run((crop.astype(np.float32) / 255.0)[None],
-                                   [self._xy, self._flag, self._heat])
+        outputs = [self._xy, self._flag, self._heat] + ([self._world] if self._world is not None
+                                                        else [])
+        raw, flag, heat, *world = self.run((crop.astype(np.float32) / 255.0)[None], outputs)
         raw = raw[0].reshape(NUM_MODEL_LANDMARKS, 5).astype(np.float64)
         xy = raw[:, :2] / LMK_INPUT
         if self.refine:
             xy = refine_from_heatmap(xy, heat[0])
+        w3 = (world_to_frame(world[0].reshape(NUM_MODEL_LANDMARKS, 3), roi.angle)
+              if world else None)
         return LandmarkResult(crop_to_image(xy * LMK_INPUT, roi, LMK_INPUT), sigmoid(raw[:, 3]),
-                              sigmoid(raw[:, 4]), float(flag.reshape(-1)[0]), roi)
+                              sigmoid(raw[:, 4]), float(flag.reshape(-1)[0]), roi, w3)
 
     @staticmethod
     def next_roi(res: LandmarkResult) -> Roi:

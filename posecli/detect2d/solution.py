@@ -60,12 +60,17 @@ class Pose2D:
     conf: np.ndarray    # (K,) in [0, 1]
     score: float        # presence of a person in the crop, in [0, 1]
     extra: object       # the model's own result (kept on the track)
+    world: np.ndarray | None = None       # (K, 3) metres, hip-centred (BlazePose), frame axes
+    visibility: np.ndarray | None = None  # (K,) in [0, 1] (BlazePose)
 
 
 def _body_pose(res: LandmarkResult) -> Pose2D:
-    """The 33 body landmarks of a landmark result, confidence = visibility x presence."""
+    """The 33 body landmarks of a landmark result, confidence = visibility x presence, with
+    their world landmarks and visibility."""
     conf = res.visibility[:NUM_LANDMARKS] * res.presence[:NUM_LANDMARKS]
-    return Pose2D(res.xy[:NUM_LANDMARKS].copy(), conf, float(res.score), res)
+    world = None if res.world is None else res.world[:NUM_LANDMARKS].copy()
+    return Pose2D(res.xy[:NUM_LANDMARKS].copy(), conf, float(res.score), res, world,
+                  res.visibility[:NUM_LANDMARKS].copy())
 
 
 def check_frame(frame: np.ndarray) -> np.ndarray:
@@ -175,7 +180,8 @@ class BlazePose:
             return None
         self._roi = _tracking_roi(res)
         pose = _body_pose(res)
-        return Detection(pose.xy, pose.conf, float(np.clip(pose.score, 0, 1)))
+        return Detection(pose.xy, pose.conf, float(np.clip(pose.score, 0, 1)), world=pose.world,
+                         visibility=pose.visibility)
 
 
 class BlazePoseLandmarks:
@@ -361,7 +367,8 @@ class PoseTracker:
             self.last_rejected.append(why)
             return None
         return Candidate(pose.xy, conf, float(np.clip(pose.score, 0, 1)), source, pose.extra,
-                         colour_histogram(frame, pose.xy, self.spec))
+                         colour_histogram(frame, pose.xy, self.spec), pose.world,
+                         pose.visibility)
 
     def _follow(self, frame: np.ndarray, live: list) -> list[Candidate]:
         """1. Each live person where their own keypoints and motion put them."""
@@ -482,4 +489,5 @@ class PoseTracker:
         self.last_timing = timing
         h, w = frame.shape[:2]
         return [Detection(c.xy.copy(), c.conf.copy(), c.score, track_id=t.id,
-                          outside=outside_frame(c.xy, w, h)) for t, c in pairs]
+                          outside=outside_frame(c.xy, w, h), world=c.world,
+                          visibility=c.visibility) for t, c in pairs]

@@ -211,6 +211,8 @@ class Candidate:
     source: int | None = None  # id of the track whose ROI produced it (None: a fresh detection)
     extra: object = None      # anything the caller wants back (e.g. the landmark result)
     appearance: np.ndarray | None = None
+    world: np.ndarray | None = None       # (K, 3) per-keypoint 3D (relabelled with xy)
+    visibility: np.ndarray | None = None  # (K,) (relabelled with xy)
 
 
 @dataclass
@@ -362,6 +364,12 @@ class Tracker:
             xy, conf, arms, legs = fix_left_right(c.xy, c.conf, t.xy, t.scale, self.spec)
             if (arms or legs) and t.lr_run < self.lr_max_run:
                 c.xy, c.conf = xy, conf
+                # the keypoints' other measures follow their labels
+                pairs = (self.spec.arms if arms else ()) + (self.spec.legs if legs else ())
+                if c.world is not None:
+                    c.world = _swap(c.world, pairs)
+                if c.visibility is not None:
+                    c.visibility = _swap(c.visibility, pairs)
                 t.lr_fixes += 1
                 self.lr_fixed[t.id] = t.lr_fixes
                 t.lr_run += 1

@@ -31,6 +31,10 @@ class PersonTrack:
     found: np.ndarray     # (N,) bool
     outside: np.ndarray   # (N, K) bool: keypoint outside the picture (its conf is lowered)
     lr_fixes: int = 0     # frames whose left/right labels the tracker corrected
+    #: (N, K, 3) BlazePose's world landmarks (metres, hip-centred, x right, y down, z away from
+    #: the camera), NaN where not seen; None when the detector has none
+    world: np.ndarray | None = None
+    visibility: np.ndarray | None = None  # (N, K) in [0, 1], 0 where not seen; None likewise
 
     @property
     def frames(self) -> int:
@@ -84,14 +88,21 @@ def collect_tracks(per_frame: Iterable[list[Detection]], num_keypoints: int = 33
         conf = np.zeros((n, num_keypoints))
         outside = np.zeros((n, num_keypoints), bool)
         found = np.zeros(n, bool)
+        world = vis = None
         for i, fr in enumerate(frames):
             for d in fr:
                 if d.track_id == tid:
                     xy[i], conf[i], found[i] = d.xy, d.conf, True
                     if d.outside is not None:
                         outside[i] = d.outside
+                    if d.world is not None:
+                        if world is None:
+                            world = np.full((n, num_keypoints, 3), np.nan)
+                            vis = np.zeros((n, num_keypoints))
+                        world[i] = d.world
+                        vis[i] = d.visibility if d.visibility is not None else d.conf
         out.append(PersonTrack(int(tid), xy, conf, found, outside,
-                               (lr_fixes or {}).get(tid, 0)))
+                               (lr_fixes or {}).get(tid, 0), world, vis))
     return out
 
 

@@ -201,9 +201,11 @@ def key_times(times: np.ndarray) -> np.ndarray:
 def write(result: LiftResult, path: str | Path) -> None:
     """Write ``result`` as a GLB (skeleton, skin, stick-figure mesh, animation), atomically."""
     from posecli import __version__
-    from posecli.export.bvh import solve_rotations
+    from posecli.export.bvh import motion, solve_rotations
 
-    root, local, offsets = solve_rotations(result.world_joints())
+    # the BVH's motion (feet, hands, head), at the clip's own frame times
+    world, contact, landmarks, trust, _ = motion(result, fixed_rate=False)
+    root, local, offsets = solve_rotations(world, contact, landmarks, trust)
     data = to_glb(root, local, offsets, key_times(result.frame_times()), f"posecli {__version__}")
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

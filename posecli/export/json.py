@@ -30,12 +30,13 @@ def outside_frame(xy: np.ndarray, width: int, height: int) -> list[int]:
 
 def frame_record(index: int, time: float, flag: str, keypoints: np.ndarray, conf: np.ndarray,
                  pose3d: np.ndarray, width: int, height: int, pelvis_world: np.ndarray | None = None,
-                 contact: np.ndarray | None = None, placed: bool = True) -> dict:
+                 contact: np.ndarray | None = None, placed: bool = True,
+                 extra: dict | None = None) -> dict:
     """The JSON record of one frame (``posecli lift``'s ``frames[i]``, ``posecli live``'s line).
 
     keypoints (17, 2) px, conf (17,), pose3d (17, 3) m; pelvis_world (3,) m and contact (2,)
-    bool when ``placed`` (a world placement exists). Missing frames carry null keypoints,
-    joints and placement.
+    bool when ``placed`` (a world placement exists); ``extra``: more fields, before the
+    placement. Missing frames carry null keypoints, joints and placement.
     """
     missing = flag == skeleton.MISSING
     frame = {
@@ -49,6 +50,7 @@ def frame_record(index: int, time: float, flag: str, keypoints: np.ndarray, conf
     out = [] if missing else outside_frame(keypoints, width, height)
     if out:
         frame["outside"] = out
+    frame.update(extra or {})
     if placed:  # world placement (estimated): see the top-level "world" block
         frame["pelvis_world"] = None if missing else np.round(pelvis_world, 5).tolist()
         frame["foot_contact"] = None if missing else [bool(c) for c in contact]
@@ -60,10 +62,19 @@ def frame_records(result: LiftResult) -> Iterator[dict]:
     times = result.frame_times()
     traj = result.trajectory
     for i in range(result.num_frames):
+        extra = None
+        if result.landmarks_world is not None:  # BlazePose's own 3D, for lifting again
+            w = result.landmarks_world[i]
+            seen = result.flags[i] != skeleton.MISSING and bool(np.isfinite(w).all())
+            extra = {"landmarks_world": np.round(w, 4).tolist() if seen else None}
+            if result.landmarks_visibility is not None:
+                extra["landmarks_visibility"] = (
+                    np.round(result.landmarks_visibility[i], 3).tolist() if seen else None)
         yield frame_record(i, times[i], result.flags[i], result.keypoints[i], result.conf[i],
                            result.pose3d[i], result.width, result.height,
                            None if traj is None else traj.world[i, 0],
-                           None if traj is None else traj.contacts[i], placed=traj is not None)
+                           None if traj is None else traj.contacts[i], placed=traj is not None,
+                           extra=extra)
 
 
 def to_dict(result: LiftResult, frames: bool = True) -> dict:

@@ -9,12 +9,17 @@ left side blue, right side orange, the trunk and head white; joints below
 :data:`LOW_CONFIDENCE` are hollow circles; interpolated frames are drawn thin and grey-tinted;
 missing frames show "no person".
 
+The left panel also shows the time and frame counter (``t 1.23 s  frame 38 / 129``).
+
 Right panel (square, as high as the left): the world skeleton (Y up, floor at 0; see
-:mod:`posecli.trajectory`) seen from a fixed viewpoint: orthographic, azimuth
-:data:`VIEW_AZIMUTH_DEG` from the camera's side (+Z) towards +X, elevation
-:data:`VIEW_ELEVATION_DEG` above the floor, framed once for the whole clip. A 0.5 m floor grid;
-the pelvis path on the floor (dim: all of it, bright: up to this frame); feet in contact are
-marked with a filled disc on the floor.
+:mod:`posecli.trajectory`) with its feet (ankle -> ball -> toe tip, as the BVH turns them),
+seen orthographically from azimuth :data:`VIEW_AZIMUTH_DEG` from the camera's side (+Z)
+towards +X and elevation :data:`VIEW_ELEVATION_DEG` above the floor. One scale for the clip
+(the body's largest extent), the view centred on the pelvis path smoothed over
+:data:`FOLLOW_S`, so the camera follows the body and it never leaves the panel. A 0.5 m floor
+grid that moves with the world; the pelvis path on the floor (dim: all of it, bright: up to
+this frame); a foot in contact has its sole drawn on the floor under it (heel to toe). A
+legend names the colours.
 """
 from __future__ import annotations
 
@@ -35,6 +40,8 @@ VIEW_AZIMUTH_DEG = 30.0
 VIEW_ELEVATION_DEG = 20.0
 LOW_CONFIDENCE = 0.5
 GRID_STEP = 0.5  # metres
+FOLLOW_S = 0.5   # seconds: the 3D view's centre follows the pelvis smoothed this much
+HEEL_BACK = 0.05  # metres behind the ankle where the sole starts (drawn contacts)
 
 # RGB colours
 LEFT_RGB = (60, 140, 255)
@@ -81,43 +88,62 @@ def view_matrix(azimuth_deg: float = VIEW_AZIMUTH_DEG,
     return np.stack([right, up])
 
 
+def follow_path(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing (sigma frames) of a (N, D) path that keeps a steady walk centred at
+    the clip's ends too (edges padded by point reflection, which continues a straight line)."""
+    from posecli.trajectory import smooth
+    r = int(np.ceil(3 * sigma))
+    if sigma <= 0 or len(x) < 2:
+        return np.asarray(x, float).copy()
+    r = min(r, len(x) - 1)
+    pad = np.concatenate([2 * x[0] - x[r:0:-1], x, 2 * x[-1] - x[-2:-r - 2:-1]])
+    return smooth(pad, sigma)[r:r + len(x)]
+
+
 class View3D:
-    """Maps world points to pixels of a ``size`` x ``size`` panel, framed for the whole clip."""
+    """Maps world points to pixels of a ``size`` x ``size`` panel that follows the body: one
+    scale for the clip, each frame centred on the smoothed pelvis."""
 
-    def __init__(self, world: np.ndarray, size: int, margin: float = 0.08):
-        """world: (N, 17, 3) metres. The frame fits every joint of every frame and the floor
-        under them."""
+    def __init__(self, world: np.ndarray, size: int, fps: float, margin: float = 0.08):
+        """world: (N, J, 3) metres (every point drawn); fps: frames per second."""
         self.m = view_matrix()
-        pts = world.reshape(-1, 3)
-        floor = pts * np.array([1.0, 0.0, 1.0])
-        v = np.concatenate([pts, floor]) @ self.m.T
-        lo, hi = v.min(0), v.max(0)
-        span = max(float((hi - lo).max()), 1.0)
+        # the point followed: halfway up the body, over the pelvis's spot on the floor
+        mid = 0.5 * float(np.median(world[:, :, 1].max(axis=1)))
+        follow = world[:, 0] * np.array([1.0, 0.0, 1.0]) + np.array([0.0, mid, 0.0])
+        self.centres = follow_path(follow @ self.m.T, FOLLOW_S * fps)  # (N, 2) view metres
+        floor = follow[:, None] * np.array([1.0, 0.0, 1.0])
+        v = np.concatenate([world, floor], axis=1) @ self.m.T - self.centres[:, None]
+        span = max(float(np.abs(v).max()) * 2, 1.0)
         self.scale = size * (1 - 2 * margin) / span
-        self.centre = (lo + hi) / 2
         self.size = size
-        self.lo_world = floor.min(0) - GRID_STEP
-        self.hi_world = floor.max(0) + GRID_STEP
 
-    def __call__(self, p: np.ndarray) -> np.ndarray:
-        """(..., 3) world -> (..., 2) int32 pixels."""
-        v = (p @ self.m.T - self.centre) * self.scale
+    def __call__(self, p: np.ndarray, i: int) -> np.ndarray:
+        """(..., 3) world -> (..., 2) int32 pixels of frame ``i``'s view."""
+        v = (p @ self.m.T - self.centres[i]) * self.scale
         px = np.stack([self.size / 2 + v[..., 0], self.size / 2 - v[..., 1]], -1)
         return np.round(px).astype(np.int32)
 
-    def background(self) -> np.ndarray:
-        """(size, size, 3) uint8 RGB panel with the floor grid."""
+    def background(self, i: int) -> np.ndarray:
+        """(size, size, 3) uint8 RGB panel with the floor grid seen in frame ``i``."""
         import cv2
         img = np.full((self.size, self.size, 3), BG_RGB, np.uint8)
-        x0, z0 = np.floor(self.lo_world[[0, 2]] / GRID_STEP) * GRID_STEP
-        x1, z1 = np.ceil(self.hi_world[[0, 2]] / GRID_STEP) * GRID_STEP
+        # the floor visible around the centre: invert the view on the floor plane (Y = 0)
+        reach = self.size / self.scale * 1.5
+        centre_floor = self._floor_point(self.centres[i])
+        x0, z0 = np.floor((centre_floor - reach) / GRID_STEP) * GRID_STEP
+        x1, z1 = np.ceil((centre_floor + reach) / GRID_STEP) * GRID_STEP
         for x in np.arange(x0, x1 + 1e-9, GRID_STEP):
-            a, b = self(np.array([[x, 0, z0], [x, 0, z1]]))
+            a, b = self(np.array([[x, 0, z0], [x, 0, z1]]), i)
             cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), GRID_RGB, 1, cv2.LINE_AA)
         for z in np.arange(z0, z1 + 1e-9, GRID_STEP):
-            a, b = self(np.array([[x0, 0, z], [x1, 0, z]]))
+            a, b = self(np.array([[x0, 0, z], [x1, 0, z]]), i)
             cv2.line(img, tuple(map(int, a)), tuple(map(int, b)), GRID_RGB, 1, cv2.LINE_AA)
         return img
+
+    def _floor_point(self, centre: np.ndarray) -> np.ndarray:
+        """(2,) view metres -> (x, z) of the floor point seen there."""
+        a = self.m[:, [0, 2]]                     # (2, 2): view of floor (x, z)
+        return np.linalg.solve(a, centre)
 
 
 def draw_2d(img: np.ndarray, kp: np.ndarray, conf: np.ndarray, flag: str, scale: float) -> None:
@@ -140,22 +166,51 @@ def draw_2d(img: np.ndarray, kp: np.ndarray, conf: np.ndarray, flag: str, scale:
         cv2.circle(img, tuple(map(int, pts[j])), r, (255, 255, 255), 1 if low else -1, cv2.LINE_AA)
 
 
-def draw_3d(img: np.ndarray, px: np.ndarray, path_px: np.ndarray, i: int,
-            contact_px: np.ndarray | None, contacts: np.ndarray | None) -> None:
-    """Draw frame ``i``'s skeleton (px (17, 2)), the pelvis path (path_px (N, 2)) and contact
-    discs (contact_px (2, 2) floor points under the ankles, contacts (2,) bool) on ``img``."""
+def draw_3d(img: np.ndarray, px: np.ndarray, feet_px: np.ndarray, path_px: np.ndarray, i: int,
+            soles_px: np.ndarray | None, contacts: np.ndarray | None) -> None:
+    """Draw frame ``i``'s skeleton (px (17, 2)), its feet (feet_px (2, 2, 2): right, left x
+    ball, toe tip), the pelvis path (path_px (N, 2)) and the soles in contact (soles_px
+    (2, 2, 2): heel and toe tip on the floor, contacts (2,) bool) on ``img``."""
     import cv2
     if i > 0:
         cv2.polylines(img, [path_px[:i + 1].reshape(-1, 1, 2)], False, PATH_RGB, 2, cv2.LINE_AA)
     if contacts is not None:
         for k in range(2):
             if contacts[k]:
-                cv2.circle(img, tuple(map(int, contact_px[k])), 6, CONTACT_RGB, -1, cv2.LINE_AA)
+                a, b = (tuple(map(int, q)) for q in soles_px[k])
+                cv2.line(img, a, b, CONTACT_RGB, 6, cv2.LINE_AA)
     for j in range(1, skeleton.NUM_JOINTS):
         cv2.line(img, tuple(map(int, px[skeleton.PARENTS[j]])), tuple(map(int, px[j])), bone_colour(j), 3,
                  cv2.LINE_AA)
+    for k, ankle in enumerate((3, 6)):
+        pts = np.concatenate([px[ankle:ankle + 1], feet_px[k]]).reshape(-1, 1, 2)
+        cv2.polylines(img, [pts], False, bone_colour(ankle), 3, cv2.LINE_AA)
     for j in range(skeleton.NUM_JOINTS):
         cv2.circle(img, tuple(map(int, px[j])), 3, (255, 255, 255), -1, cv2.LINE_AA)
+
+
+LEGEND = (("left", LEFT_RGB), ("right", RIGHT_RGB), ("path", PATH_RGB), ("foot contact", CONTACT_RGB))
+
+
+def draw_legend(img: np.ndarray) -> None:
+    """The colours' names in the 3D panel's top-left corner."""
+    import cv2
+    scale = max(0.4, img.shape[0] / 900)
+    y = int(22 * scale / 0.5)
+    for name, colour in LEGEND:
+        cv2.line(img, (10, y - 5), (34, y - 5), colour, 4, cv2.LINE_AA)
+        cv2.putText(img, name, (42, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (220, 220, 220), 1, cv2.LINE_AA)
+        y += int(20 * scale / 0.5)
+
+
+def draw_clock(img: np.ndarray, t: float, i: int, n: int) -> None:
+    """Time and frame counter in the top-left corner of the video panel."""
+    import cv2
+    text = f"t {t:6.2f} s   frame {i + 1} / {n}"
+    scale = max(0.45, img.shape[0] / 900)
+    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(img, (4, 4), (14 + w, 14 + h + base), (0, 0, 0), -1)
+    cv2.putText(img, text, (9, 9 + h), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def _frames(video: Path | None, n: int, w: int, h: int):
@@ -191,6 +246,10 @@ def _shown(frames, show: np.ndarray):
         yield i, frame
     for _ in it:  # the rest: _frames checks the frame count at the end
         pass
+
+
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
 def encoder_command(path: Path, width: int, height: int, fps: float) -> list[str]:
@@ -231,17 +290,15 @@ def write(result: LiftResult, path: str | Path, video: str | Path | None = None,
     size = out_h
     width = left_w + size
 
-    world = result.world_joints()
-    view = View3D(world, size)
-    base = view.background()
-    px3 = view(world)
-    pelvis_floor = world[:, 0] * np.array([1.0, 0.0, 1.0])
-    path_px = view(pelvis_floor)
+    from posecli.export import bvh
+    world, weights, lm, trust, _ = bvh.motion(result, fixed_rate=False)  # per source frame
+    feet = bvh.foot_points(*bvh.solve(world, weights, lm, trust))   # (N, 2, 2, 3)
+    view = View3D(np.concatenate([world, feet.reshape(n, 4, 3)], axis=1), size, result.fps)
     contacts = result.trajectory.contacts if result.trajectory is not None else None
-    feet_floor_px = view(world[:, [3, 6]] * np.array([1.0, 0.0, 1.0]))
-    dim = path_px.reshape(-1, 1, 2)
-    cv2.polylines(base, [dim], False, tuple(v // 3 for v in PATH_RGB), 1, cv2.LINE_AA)
-
+    pelvis_floor = world[:, 0] * np.array([1.0, 0.0, 1.0])
+    flat = np.array([1.0, 0.0, 1.0])
+    heel = world[:, [3, 6]] - HEEL_BACK * _unit_rows((feet[:, :, 1] - world[:, [3, 6]]) * flat)
+    soles = np.stack([heel * flat, feet[:, :, 1] * flat], axis=2)   # (N, 2, 2, 3) on the floor
     with atomic_path(path) as tmp:
         proc = subprocess.Popen(encoder_command(tmp, width, out_h, fps),
                                 stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -251,9 +308,14 @@ def write(result: LiftResult, path: str | Path, video: str | Path | None = None,
                 if frame.shape[:2] != (out_h, left_w):
                     frame = cv2.resize(frame, (left_w, out_h), interpolation=cv2.INTER_AREA)
                 draw_2d(frame, result.keypoints[i], result.conf[i], str(result.flags[i]), scale)
-                panel = base.copy()
-                draw_3d(panel, px3[i], path_px, i, feet_floor_px[i],
+                draw_clock(frame, float(times[i] - times[0]), i, n)
+                panel = view.background(i)
+                path_px = view(pelvis_floor, i)
+                cv2.polylines(panel, [path_px.reshape(-1, 1, 2)], False,
+                              tuple(v // 3 for v in PATH_RGB), 1, cv2.LINE_AA)
+                draw_3d(panel, view(world[i], i), view(feet[i], i), path_px, i, view(soles[i], i),
                         contacts[i] if contacts is not None else None)
+                draw_legend(panel)
                 canvas[:, :left_w] = frame
                 canvas[:, left_w:] = panel
                 proc.stdin.write(canvas.tobytes())

@@ -62,26 +62,46 @@ class Lifter:
 
     def windows(self, x: np.ndarray) -> np.ndarray:
         """Whole windows with flip TTA. (B, T, J, 2) -> (B, T, J, 3), T <= frames."""
+        return self._windows(x, False)
+
+    def _windows(self, x: np.ndarray, with_disagreement: bool) -> np.ndarray:
+        """:meth:`windows`; with ``with_disagreement`` a 4th channel holds each joint's distance
+        (m) between the plain and the mirrored-back prediction (0 without flip)."""
         out = []
         for i in range(0, len(x), self.batch):
             chunk = np.ascontiguousarray(x[i:i + self.batch], dtype=np.float32)
             if not self.flip:
-                out.append(self.forward(chunk))
+                y = self.forward(chunk)
+                out.append(np.concatenate([y, np.zeros(y.shape[:-1] + (1,), y.dtype)], -1)
+                           if with_disagreement else y)
                 continue
             both = self.forward(np.concatenate([chunk, mirror(chunk, self.perm)]))
             plain, back = both[:len(chunk)], mirror(both[len(chunk):], self.perm)
             d = np.linalg.norm(plain - back, axis=-1)
             self.flip_stats = [self.flip_stats[0] + float(d.sum()), self.flip_stats[1] + d.size]
-            out.append((plain + back) / 2)
+            y = (plain + back) / 2
+            out.append(np.concatenate([y, d[..., None].astype(y.dtype)], -1)
+                       if with_disagreement else y)
         return np.concatenate(out)
 
     def __call__(self, x2d: np.ndarray) -> np.ndarray:
         """(N, J, 2) normalised 2D of any length -> (N, J, 3) over blended windows."""
+        return self._cover(self.windows, x2d)
+
+    def lift(self, x2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, J, 2) normalised 2D -> (N, J, 3) metres (as ``lifter(x2d)``) and (N, J) each
+        joint's flip disagreement in metres (plain vs mirrored-back prediction, blended over
+        the windows like the poses; 0 without flip): a per-joint confidence for the fusion."""
+        y = self._cover(lambda w: self._windows(w, True), x2d)
+        return y[..., :3], y[..., 3]
+
+    def _cover(self, fn, x2d: np.ndarray) -> np.ndarray:
+        """Run window function ``fn`` over a whole sequence with this lifter's strategy."""
         if self.strategy == "centre":
-            return lift_centred(self.windows, x2d, self.frames)
+            return lift_centred(fn, x2d, self.frames)
         if self.strategy == "hardcut":
-            return lift_hardcut(self.windows, x2d, self.frames)
-        return lift_windows(self.windows, x2d, self.frames, self.stride)
+            return lift_hardcut(fn, x2d, self.frames)
+        return lift_windows(fn, x2d, self.frames, self.stride)
 
 
 def torch_forward(model, device: str | None = None) -> WindowFn:
