@@ -93,8 +93,10 @@ def report_arrival(name: str, live: Live, sent_at: float, recs: list[dict]) -> n
 
 @pytest.fixture(scope="module")
 def offline():
+    """`posecli lift` of the clip with the lifter alone, as live lifts (live does not yet fuse
+    BlazePose's world landmarks in, nor lock feet: `--fusion off --no-foot-lock`)."""
     import posecli
-    return posecli.lift(CLIP)
+    return posecli.lift(CLIP, fusion="off", foot_lock=False)
 
 
 def test_the_issue_pipeline_every_frame_strict_json_times_of_the_clip(tmp_path, offline):
