@@ -49,26 +49,36 @@ def background_shift(frames, boxes: np.ndarray, max_side: int = MAX_SIDE) -> tup
         from frame 0 (a camera panning right moves the background left: negative x);
         measured: (N,) bool, frame pairs with enough background to measure (others add 0).
     """
+    return background_shifts(frames, [boxes], max_side)[0]
+
+
+def background_shifts(frames, boxes: list[np.ndarray], max_side: int = MAX_SIDE
+                      ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`background_shift` for several people at once (one (N, 4) box array each) over
+    one pass of ``frames``: each person's result is the same as measured alone, but the video
+    is decoded and shrunk once, not once per person."""
     import cv2
 
-    steps, measured = [np.zeros(2)], [True]
-    prev, prev_mask, k = None, None, 1.0
+    steps = [[np.zeros(2)] for _ in boxes]
+    measured = [[True] for _ in boxes]
+    prev, prev_masks = None, [None] * len(boxes)
     for i, frame in enumerate(frames):
         h, w = frame.shape[:2]
         k = min(1.0, max_side / max(h, w))
         gray = cv2.cvtColor(cv2.resize(frame, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA),
                             cv2.COLOR_RGB2GRAY)
-        mask = np.full(gray.shape, 255, np.uint8)
-        if i < len(boxes):
-            x0, y0, x1, y1 = np.round(np.asarray(boxes[i]) * k).astype(int)
-            mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 0
-        if prev is not None:
-            d, ok = _pair_shift(prev, gray, prev_mask & mask)
-            steps.append(d / k)
-            measured.append(ok)
-        prev, prev_mask = gray, mask
-    n = len(steps)
-    return np.cumsum(np.array(steps[:n]), axis=0), np.array(measured[:n])
+        for j, person in enumerate(boxes):
+            mask = np.full(gray.shape, 255, np.uint8)
+            if i < len(person):
+                x0, y0, x1, y1 = np.round(np.asarray(person[i]) * k).astype(int)
+                mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 0
+            if prev is not None:
+                d, ok = _pair_shift(prev, gray, prev_masks[j] & mask)
+                steps[j].append(d / k)
+                measured[j].append(ok)
+            prev_masks[j] = mask
+        prev = gray
+    return [(np.cumsum(np.array(s), axis=0), np.array(m)) for s, m in zip(steps, measured)]
 
 
 def _pair_shift(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -106,5 +116,13 @@ def measure(path: str | Path, xy: np.ndarray, width: int, height: int, info=None
             ) -> tuple[np.ndarray, np.ndarray]:
     """Background shift (N, 2) px and measured (N,) for a video, ignoring the person whose
     keypoints (N, K, 2) are given. Decodes the video once more."""
+    return measure_people(path, [xy], width, height, info)[0]
+
+
+def measure_people(path: str | Path, xys: list[np.ndarray], width: int, height: int, info=None
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`measure` for each person's keypoints (N, K, 2) in ``xys``, decoding the video
+    once for all of them."""
     from posecli.video import iter_frames
-    return background_shift(iter_frames(path, info), person_boxes(xy, width, height))
+    return background_shifts(iter_frames(path, info),
+                             [person_boxes(xy, width, height) for xy in xys])

@@ -368,7 +368,8 @@ def lift_video(path: str | Path, options: LiftOptions | None = None, *,
     _check_truncation(path, info, options.allow_truncated)
     if not track.found.any():
         raise NoPersonError(f"{path}: no person was found in any of {len(track.found)} frames")
-    return _lift_track(path, info, track, det_info, options, models, progress)
+    camera = _camera_motion(path, info, [track], options)[0]
+    return _lift_track(path, info, track, det_info, options, models, progress, camera)
 
 
 def lift_video_all(path: str | Path, options: LiftOptions | None = None, *,
@@ -385,25 +386,38 @@ def lift_video_all(path: str | Path, options: LiftOptions | None = None, *,
     people = liftable(tracks, info.fps)
     if not people:
         raise NoPersonError(f"{path}: no person was followed for 0.5 s or more")
+    cameras = _camera_motion(path, info, people, options)
     return [_lift_track(path, info, t, {**det_info, "person": _person_info(tracks, t, info, "all")},
-                        options, models, progress) for t in people]
+                        options, models, progress, camera) for t, camera in zip(people, cameras)]
+
+
+def _camera_motion(path, info, tracks: list, options: LiftOptions) -> list[tuple]:
+    """Per track: (background shift (N, 2) px to correct the path for, or None; the quality
+    block's ``camera`` facts, or None), measured around each person in ONE more decode of the
+    video (:mod:`posecli.camera_motion`). Off (``options.camera_motion`` False): (None, None)."""
+    if not options.camera_motion:
+        return [(None, None)] * len(tracks)
+    from posecli import camera_motion
+    focal = options.focal or trajectory.default_focal(info.width, info.height)
+    out = []
+    for track, (shift, measured) in zip(tracks, camera_motion.measure_people(
+            path, [t.xy for t in tracks], info.width, info.height, info)):
+        if len(shift) != len(track.xy):  # the decode disagreed with the first pass: do not guess
+            out.append((None, None))
+            continue
+        camera = camera_motion.report(shift, measured, info.width, focal)
+        if camera["camera_motion"] <= camera_motion.MOVING_SHARE:
+            shift = None  # a static camera: its flow noise is not a pan
+        out.append((shift, camera))
+    return out
 
 
 def _lift_track(path, info, track, det_info, options: LiftOptions, models: Models,
-                progress) -> LiftResult:
-    """Lift one person's :class:`PersonTrack` (2D, and BlazePose's world landmarks if any)."""
+                progress, camera: tuple = (None, None)) -> LiftResult:
+    """Lift one person's :class:`PersonTrack` (2D, and BlazePose's world landmarks if any);
+    ``camera``: its (shift, facts) from :func:`_camera_motion`."""
     xy, conf = to_h36m(np.nan_to_num(track.xy), track.conf, det_info["layout"])
-    shift = camera = None
-    if options.camera_motion:
-        from posecli import camera_motion
-        shift, measured = camera_motion.measure(path, track.xy, info.width, info.height, info)
-        if len(shift) != len(xy):  # the decode disagreed with the first pass: do not guess
-            shift = None
-        else:
-            focal = options.focal or trajectory.default_focal(info.width, info.height)
-            camera = camera_motion.report(shift, measured, info.width, focal)
-            if camera["camera_motion"] <= camera_motion.MOVING_SHARE:
-                shift = None  # a static camera: its flow noise is not a pan
+    shift, camera = camera
     result = lift_keypoints(xy, conf, info.width, info.height, info.fps, valid=track.found,
                             lifter=models.lifter, source=str(path), progress=progress,
                             times=info.report.times, world=track.world,
