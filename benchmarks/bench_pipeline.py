@@ -3,16 +3,16 @@
     python benchmarks/bench_pipeline.py [VIDEO] [--detector blazepose-full] [--threads 2]
     python benchmarks/bench_pipeline.py --memory          # peak memory of 1,000 vs 10,000 frames
 
-Stages, each timed on its own in one run: decoding alone; decoding + 2D detection; lifting
-(windows + flip TTA) of the detected track. Prints frames per second per stage and overall,
-and the machine it ran on.
+Stages of the default ``posecli lift``, timed in one run (``bench_speed.stage_profile``):
+decoding alone; 2D detection and tracking; the camera's motion (measured in the same pass);
+lifting (windows + flip test, the fusion, foot locking, the path); the JSON. Prints frames per
+second per stage and overall, and the machine it ran on. Models are loaded before the timings.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,6 @@ def main() -> None:
     ap.add_argument("video", type=Path, nargs="?", default=None)
     ap.add_argument("--detector", default="blazepose-full")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--backend", default="onnx", help="lifter runtime (default: posecli lift's)")
     ap.add_argument("--memory", action="store_true",
                     help="peak memory of `posecli lift` on 1,000 and 10,000 frames of 2D keypoints")
     args = ap.parse_args()
@@ -40,40 +39,17 @@ def main() -> None:
         return memory_growth()
     video = args.video or default_video()
 
-    from posecli import pipeline, skeleton
-    from posecli.lifter import load_lifter
-    from posecli.video import iter_frames, probe
+    from bench_speed import print_stages, stage_profile
+    from posecli.video import probe
 
-    if args.backend == "torch":
-        from posecli.compute import set_torch_threads
-        set_torch_threads(args.threads)
     info = probe(video)
-    t0 = time.perf_counter()
-    n = sum(1 for _ in iter_frames(video, info))
-    t_decode = time.perf_counter() - t0
-
-    lifter = load_lifter(backend=args.backend)
-    t0 = time.perf_counter()
-    _, lm, conf, found, det = pipeline.detect_video(video, detector=args.detector, threads=args.threads)
-    t_detect = time.perf_counter() - t0 - t_decode
-
-    xy, c = pipeline.to_h36m(np.nan_to_num(lm), conf, det["layout"])
-    x2d = skeleton.normalize_to_frame(xy, info.width, info.height)
-    lifter(x2d)  # warm-up
-    t0 = time.perf_counter()
-    lifter(x2d)
-    t_lift = time.perf_counter() - t0
-
-    total = t_decode + t_detect + t_lift
-    print(f"video: {video.name}, {n} frames, {info.width}x{info.height} @ {info.fps:g} fps; "
-          f"person found in {found.sum()}/{n} frames")
+    st = stage_profile(video, args.threads, args.detector)
+    print(f"video: {video.name}, {st['frames']} frames, {info.width}x{info.height} @ {info.fps:g} fps; "
+          f"detector {args.detector}")
     print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}, {args.threads} threads; lifter backend "
-          f"{args.backend}, window {lifter.frames}, flip TTA {lifter.info['flip_test']}")
-    print(f"{'stage':<22}{'ms/frame':>10}{'frames/s':>10}")
-    for name, t in (("decode", t_decode), (f"detect ({args.detector})", t_detect),
-                    ("lift", t_lift), ("total", total)):
-        print(f"{name:<22}{1000 * t / n:>10.2f}{n / t:>10.1f}")
+          f"load average {os.getloadavg()[0]:.1f}, {args.threads} threads; default `posecli lift` "
+          "options (onnxruntime lifter, flip test, fusion, foot locking, camera motion)")
+    print_stages(st)
 
 
 def memory_growth(sizes: tuple[int, ...] = (1000, 2000, 10000, 20000)) -> None:

@@ -158,41 +158,68 @@ def _vm_hwm_kib(pid: int) -> int:
 
 # ---- 1. per-stage profile ------------------------------------------------------------------------
 
-def stage_profile(video: Path, threads: int) -> dict:
-    """ms/frame of decode, detect, lift, JSON on one clip, in this process."""
-    import torch
-
+def stage_profile(video: Path, threads: int, detector: str = "blazepose-full") -> dict:
+    """Seconds of each stage of the default ``posecli lift`` on one clip, in this process:
+    decode; detect (tracking, decode excluded); camera (the background's flow, measured in the
+    same pass); lift (the lifter, the fusion with BlazePose's 3D, foot locking, the path);
+    json. The models are loaded first (start-up is timed separately, ``--startup``)."""
     from posecli import pipeline, skeleton
     from posecli.export.json import to_dict
-    from posecli.lifter import load_lifter
+    from posecli.options import LiftOptions
     from posecli.video import iter_frames, probe
 
-    torch.set_num_threads(threads)
+    options = LiftOptions(threads=threads, detector=detector)
+    models = pipeline.Models(options)
+    models.lifter, models.tracker, models.fusion  # load outside the timings
     info = probe(video)
     t0 = time.perf_counter()
     n = sum(1 for _ in iter_frames(video, info))
     t_decode = time.perf_counter() - t0
 
     calls = count_detector_calls()
+    background = _Timed(pipeline._background(options))
     t0 = time.perf_counter()
-    _, lm, conf, found, det = pipeline.detect_video(video, detector="blazepose-full", threads=threads)
-    t_decode_detect = time.perf_counter() - t0
+    info, track, det = pipeline.detect_person(video, options, models=models, background=background)
+    t_track = time.perf_counter() - t0
     calls.restore()
 
-    lifter = load_lifter()
-    xy, c = pipeline.to_h36m(np.nan_to_num(lm), conf, det["layout"])
     t0 = time.perf_counter()
-    result = pipeline.lift_keypoints(xy, c, info.width, info.height, info.fps, valid=found, lifter=lifter,
-                                     source=str(video))
+    camera = pipeline._camera_motion(background.inner, info, options)
+    result = pipeline._lift_track(video, info, track, det, options, models, None, camera)
     t_lift = time.perf_counter() - t0
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         Path(d, "r.json").write_text(json.dumps(to_dict(result), separators=(",", ":")))
     t_json = time.perf_counter() - t0
-    return {"frames": n, "decode": t_decode, "detect": t_decode_detect - t_decode,
-            "decode+detect": t_decode_detect, "lift": t_lift, "json": t_json,
-            "person_detector_calls": calls.counts["detect"], "landmark_calls": calls.counts["landmarks"],
+    return {"frames": n, "decode": t_decode, "detect": t_track - t_decode - background.seconds,
+            "camera": background.seconds, "decode+detect+camera": t_track, "lift": t_lift,
+            "json": t_json, "person_detector_calls": calls.counts["detect"],
+            "landmark_calls": calls.counts["landmarks"],
             "skeleton_ok": bool(np.isfinite(result.pose3d).all()) and skeleton.NUM_JOINTS == 17}
+
+
+def print_stages(st: dict) -> None:
+    """The table of :func:`stage_profile`'s figures, ms and frames/s per stage."""
+    n = st["frames"]
+    print(f"{'stage':<22}{'ms/frame':>10}{'frames/s':>10}")
+    for k in ("decode", "detect", "camera", "decode+detect+camera", "lift", "json"):
+        print(f"{k:<22}{1000 * st[k] / n:>10.2f}{n / st[k]:>10.1f}")
+    total = st["decode+detect+camera"] + st["lift"] + st["json"]
+    print(f"{'total (piped)':<22}{1000 * total / n:>10.2f}{n / total:>10.1f}")
+    print(f"person detector ran on {st['person_detector_calls']} of {n} frames, "
+          f"landmark model on {st['landmark_calls']}")
+
+
+class _Timed:
+    """A :class:`posecli.camera_motion.BackgroundMotion` whose ``add`` calls are timed."""
+
+    def __init__(self, inner):
+        self.inner, self.seconds = inner, 0.0
+
+    def add(self, *a) -> None:
+        t0 = time.perf_counter()
+        self.inner.add(*a)
+        self.seconds += time.perf_counter() - t0
 
 
 class count_detector_calls:
@@ -437,13 +464,7 @@ def main() -> None:
             report["stages"] = st
             n = st["frames"]
             print(f"\n1. stages, {n}-frame clip of {args.video.name}, in-process, {args.threads} threads")
-            print(f"{'stage':<16}{'ms/frame':>10}{'frames/s':>10}")
-            for k in ("decode", "detect", "decode+detect", "lift", "json"):
-                print(f"{k:<16}{1000 * st[k] / n:>10.2f}{n / st[k]:>10.1f}")
-            total = st["decode+detect"] + st["lift"] + st["json"]
-            print(f"{'total (piped)':<16}{1000 * total / n:>10.2f}{n / total:>10.1f}")
-            print(f"person detector ran on {st['person_detector_calls']} of {n} frames, "
-                  f"landmark model on {st['landmark_calls']}")
+            print_stages(st)
             th = detector_threads(clips[sizes[0]])
             report["detector_threads_ms"] = th
             print("detector alone, ms/frame: " + ", ".join(f"{k} TFLite thread(s) {v:.2f}" for k, v in th.items()))

@@ -96,7 +96,9 @@ def evaluate(video: Path, lifter, cache: Path, static: bool = False) -> dict:
     xy, conf, found, w, h, fps, times = detect_cached(video, cache)
     f = cache / (video.stem + ".shift.npz")
     if not f.exists():
-        shift, measured = camera_motion.measure(video, np.where(found[:, None, None], xy, np.nan), w, h)
+        from posecli.video import iter_frames
+        boxes = camera_motion.person_boxes(np.where(found[:, None, None], xy, np.nan), w, h)
+        shift, measured = camera_motion.background_shift(iter_frames(video), boxes)
         np.savez(f, shift=shift, measured=measured)
     d = np.load(f)
     camera = camera_motion.report(d["shift"], d["measured"], w, trajectory.default_focal(w, h))

@@ -12,12 +12,13 @@ as a pan too, and is only flagged.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 MAX_SIDE = 320          # px: frames are measured at this size (flow is smooth; speed matters)
 MIN_POINTS = 12         # background corners needed to trust a frame pair
+LK_WINDOW = (15, 15)    # px: Lucas-Kanade window and pyramid levels (motion up to ~100 px/frame)
+LK_LEVELS = 3
+REFRESH_FRAMES = 10     # corners are searched afresh at least this often (new background)
 BOX_MARGIN = 0.15       # the person's box grown by this share of its size on every side
 # The camera "moves" when the background's centre point travels more than this share of the
 # image width away from where it started (a static camera's flow noise drifts ~0.1 %).
@@ -49,56 +50,112 @@ def background_shift(frames, boxes: np.ndarray, max_side: int = MAX_SIDE) -> tup
         from frame 0 (a camera panning right moves the background left: negative x);
         measured: (N,) bool, frame pairs with enough background to measure (others add 0).
     """
-    return background_shifts(frames, [boxes], max_side)[0]
-
-
-def background_shifts(frames, boxes: list[np.ndarray], max_side: int = MAX_SIDE
-                      ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`background_shift` for several people at once (one (N, 4) box array each) over
-    one pass of ``frames``: each person's result is the same as measured alone, but the video
-    is decoded and shrunk once, not once per person."""
-    import cv2
-
-    steps = [[np.zeros(2)] for _ in boxes]
-    measured = [[True] for _ in boxes]
-    prev, prev_masks = None, [None] * len(boxes)
+    motion = BackgroundMotion(max_side)
     for i, frame in enumerate(frames):
+        motion.add(frame, np.asarray(boxes, float)[i:i + 1])
+    return motion.result()
+
+
+class BackgroundMotion:
+    """:func:`background_shift` one frame at a time, as the frames are decoded for tracking:
+    only the previous frame (shrunk to ``max_side``, grey), its mask and
+    the background corners followed into it are kept, so memory does not grow with the video
+    and the video is decoded once for tracking and this.
+
+    Corners are followed from pair to pair and found afresh (the costliest step) only every
+    :data:`REFRESH_FRAMES` frames or when too few are left, as a pan brings in new background.
+    """
+
+    def __init__(self, max_side: int = MAX_SIDE) -> None:
+        self.max_side = max_side
+        self._steps: list[np.ndarray] = []
+        self._measured: list[bool] = []
+        self._prev: tuple | None = None       # (gray, mask) of the previous frame
+        self._pts: np.ndarray | None = None   # (P, 1, 2) corners in the previous frame
+        self._found = 0                       # corners at the last fresh search
+        self._age = 0                         # pairs since then
+
+    def add(self, frame: np.ndarray, boxes: np.ndarray) -> None:
+        """Take the next (H, W, 3) uint8 RGB frame and the (M, 4) px boxes (x0, y0, x1, y1) of
+        the people in it, whose movement is not the camera's; M = 0 (nobody found, so the
+        person could be anywhere) masks the whole frame: that pair is not measured."""
+        import cv2
+
         h, w = frame.shape[:2]
-        k = min(1.0, max_side / max(h, w))
-        gray = cv2.cvtColor(cv2.resize(frame, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA),
-                            cv2.COLOR_RGB2GRAY)
-        for j, person in enumerate(boxes):
-            mask = np.full(gray.shape, 255, np.uint8)
-            if i < len(person):
-                x0, y0, x1, y1 = np.round(np.asarray(person[i]) * k).astype(int)
-                mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 0
-            if prev is not None:
-                d, ok = _pair_shift(prev, gray, prev_masks[j] & mask)
-                steps[j].append(d / k)
-                measured[j].append(ok)
-            prev_masks[j] = mask
-        prev = gray
-    return [(np.cumsum(np.array(s), axis=0), np.array(m)) for s, m in zip(steps, measured)]
+        k = min(1.0, self.max_side / max(h, w))
+        # grey first: shrinking one channel is a third of the work
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        if k < 1.0:
+            gray = cv2.resize(gray, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+        mask = np.full(gray.shape, 0 if len(boxes) == 0 else 255, np.uint8)
+        for box in np.asarray(boxes, float).reshape(-1, 4):
+            x0, y0, x1, y1 = np.round(box * k).astype(int)
+            mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 0
+        if self._prev is None:
+            step, ok = np.zeros(2), True
+        else:
+            prev_gray, prev_mask = self._prev
+            both = prev_mask & mask
+            pts = _inside(self._pts, both)
+            if (self._age >= REFRESH_FRAMES or len(pts) < max(2 * MIN_POINTS, self._found // 2)):
+                found = cv2.goodFeaturesToTrack(prev_gray, maxCorners=300, qualityLevel=0.01,
+                                                minDistance=6, mask=both)
+                pts = np.zeros((0, 1, 2), np.float32) if found is None else found
+                self._found, self._age = len(pts), 0
+            step, ok, self._pts = _pair_shift(prev_gray, gray, pts)
+            self._age += 1
+            step = step / k
+        self._steps.append(step)
+        self._measured.append(ok)
+        self._prev = gray, mask
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """shift (N, 2) px since the first frame and measured (N,) bool, as
+        :func:`background_shift` returns them."""
+        if not self._steps:
+            return np.zeros((0, 2)), np.zeros(0, bool)
+        return np.cumsum(np.array(self._steps), axis=0), np.array(self._measured)
 
 
-def _pair_shift(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Displacement (px at this size) of the image centre's background point from gray frame
-    ``a`` to ``b``, from corners where ``mask`` is set; (0, 0), False when too few."""
+def _inside(pts: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
+    """The (P, 1, 2) points that fall where ``mask`` is set (and inside it)."""
+    if pts is None or len(pts) == 0:
+        return np.zeros((0, 1, 2), np.float32)
+    xy = np.round(pts.reshape(-1, 2)).astype(int)
+    h, w = mask.shape
+    ok = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    ok[ok] = mask[xy[ok, 1], xy[ok, 0]] > 0
+    return pts[ok]
+
+
+def frame_boxes(xys: list[np.ndarray], width: int, height: int) -> np.ndarray:
+    """The (M, 4) px boxes to leave out of one frame's background, one per person found in it
+    (``xys``: each person's (K, 2) px keypoints, NaN where unseen)."""
+    if not xys:
+        return np.zeros((0, 4))
+    return person_boxes(np.stack([np.asarray(p, float) for p in xys]), width, height)
+
+
+def _pair_shift(a: np.ndarray, b: np.ndarray, pts: np.ndarray
+                ) -> tuple[np.ndarray, bool, np.ndarray]:
+    """Displacement (px at this size) of the image centre's background point from grey frame
+    ``a`` to ``b``, from the background corners ``pts`` (P, 1, 2) in ``a``. Returns the displacement ((0, 0), False
+    when too few corners agree) and the agreeing corners where they are in the second frame."""
     import cv2
 
-    pts = cv2.goodFeaturesToTrack(a, maxCorners=300, qualityLevel=0.01, minDistance=6, mask=mask)
-    if pts is None or len(pts) < MIN_POINTS:
-        return np.zeros(2), False
-    nxt, st, _ = cv2.calcOpticalFlowPyrLK(a, b, pts, None, winSize=(15, 15), maxLevel=3)
+    none = np.zeros((0, 1, 2), np.float32)
+    if len(pts) < MIN_POINTS:
+        return np.zeros(2), False, none
+    nxt, st, _ = cv2.calcOpticalFlowPyrLK(a, b, pts, None, winSize=LK_WINDOW, maxLevel=LK_LEVELS)
     good = st.ravel() == 1
     if good.sum() < MIN_POINTS:
-        return np.zeros(2), False
+        return np.zeros(2), False, none
     m, inliers = cv2.estimateAffinePartial2D(pts[good], nxt[good], method=cv2.RANSAC,
                                              ransacReprojThreshold=1.0)
     if m is None or inliers is None or inliers.sum() < MIN_POINTS:
-        return np.zeros(2), False
+        return np.zeros(2), False, none
     c = np.array([a.shape[1] / 2, a.shape[0] / 2, 1.0])
-    return m @ c - c[:2], True
+    return m @ c - c[:2], True, nxt[good][inliers.ravel() == 1]
 
 
 def report(shift: np.ndarray, measured: np.ndarray, width: int, focal: float) -> dict:
@@ -110,19 +167,3 @@ def report(shift: np.ndarray, measured: np.ndarray, width: int, focal: float) ->
             "camera_pan_deg": round(float(np.degrees(np.arctan2(np.abs(shift[:, 0]).max(), focal))), 2),
             "camera_tilt_deg": round(float(np.degrees(np.arctan2(np.abs(shift[:, 1]).max(), focal))), 2),
             "camera_measured": round(float(np.mean(measured)), 3)}
-
-
-def measure(path: str | Path, xy: np.ndarray, width: int, height: int, info=None
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Background shift (N, 2) px and measured (N,) for a video, ignoring the person whose
-    keypoints (N, K, 2) are given. Decodes the video once more."""
-    return measure_people(path, [xy], width, height, info)[0]
-
-
-def measure_people(path: str | Path, xys: list[np.ndarray], width: int, height: int, info=None
-                   ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`measure` for each person's keypoints (N, K, 2) in ``xys``, decoding the video
-    once for all of them."""
-    from posecli.video import iter_frames
-    return background_shifts(iter_frames(path, info),
-                             [person_boxes(xy, width, height) for xy in xys])

@@ -128,11 +128,13 @@ def _lift_fields(options: LiftOptions) -> dict:
 
 def track_video(path: str | Path, options: LiftOptions | None = None,
                 progress: Progress | None = None, models: Models | None = None,
-                newcomers: bool = True, **fields):
+                newcomers: bool = True, background=None, **fields):
     """Detect and track every person (up to ``options.max_people`` at a time) over a video,
     keeping only keypoints. ``newcomers=False``: follow the people found at the start (or,
     once they are all lost, whoever is found next) without searching for more, which is all
     ``--person auto`` needs (see :class:`posecli.detect2d.solution.PoseTracker`).
+    ``background``: a :class:`posecli.camera_motion.BackgroundMotion` fed every frame with the
+    boxes of the people found in it, so the camera's motion is measured in the same decode.
 
     Returns (info, number of frames decoded, tracks: list of
     :class:`posecli.detect2d.tracks.PersonTrack` ordered by id, detector description dict).
@@ -150,13 +152,21 @@ def track_video(path: str | Path, options: LiftOptions | None = None,
     per_frame = []
     reader = VideoReader(path, info)
     for i, frame in enumerate(reader):
-        per_frame.append(trk(frame))
+        found = trk(frame)
+        per_frame.append(found)
+        if background is not None:  # (on a second thread it was no faster: measured)
+            background.add(frame, _frame_boxes(found, info.width, info.height))
         if progress:
             progress("detect", i + 1, info.num_frames)
     tracks = collect_tracks(per_frame, skeleton.LAYOUTS[trk.layout].joints,
                             lr_fixes=trk.tracker.lr_fixed)
     info = dataclasses.replace(info, report=reader.report)  # the frames' timestamps, truncation
     return info, len(per_frame), tracks, trk.description()
+
+
+def _frame_boxes(found: list, width: int, height: int) -> np.ndarray:
+    from posecli.camera_motion import frame_boxes
+    return frame_boxes([d.xy for d in found], width, height)
 
 
 def _person_info(tracks, chosen, info, person) -> dict:
@@ -190,7 +200,8 @@ def detect_video(path: str | Path, options: LiftOptions | None = None,
 
 
 def detect_person(path: str | Path, options: LiftOptions | None = None,
-                  progress: Progress | None = None, models: Models | None = None, **fields):
+                  progress: Progress | None = None, models: Models | None = None,
+                  background=None, **fields):
     """As :func:`detect_video`, returning the chosen person's whole
     :class:`posecli.detect2d.tracks.PersonTrack` (with BlazePose's world landmarks and
     visibility): (info, track, detector description dict). Nobody found: an empty track."""
@@ -200,7 +211,8 @@ def detect_person(path: str | Path, options: LiftOptions | None = None,
     person = "auto" if options.per_person else options.person
     # a track id must name the track `posecli tracks` listed: only "auto" may skip newcomers
     info, n, tracks, det_info = track_video(path, options, progress, models,
-                                            newcomers=options.person != "auto")
+                                            newcomers=options.person != "auto",
+                                            background=background)
     chosen = _pick(tracks, info, person)
     det_info["person"] = _person_info(tracks, chosen, info, person)
     if chosen is None:
@@ -364,11 +376,12 @@ def lift_video(path: str | Path, options: LiftOptions | None = None, *,
     """
     options, models = _setup(options, fields, models, lifter)
     models.lifter  # load first: a bad weights file fails before decoding
-    info, track, det_info = detect_person(path, options, progress, models)
+    background = _background(options)
+    info, track, det_info = detect_person(path, options, progress, models, background)
     _check_truncation(path, info, options.allow_truncated)
     if not track.found.any():
         raise NoPersonError(f"{path}: no person was found in any of {len(track.found)} frames")
-    camera = _camera_motion(path, info, [track], options)[0]
+    camera = _camera_motion(background, info, options)
     return _lift_track(path, info, track, det_info, options, models, progress, camera)
 
 
@@ -381,35 +394,42 @@ def lift_video_all(path: str | Path, options: LiftOptions | None = None, *,
 
     options, models = _setup(options, fields, models, lifter)
     models.lifter
-    info, _, tracks, det_info = track_video(path, options, progress, models)
+    background = _background(options)
+    info, _, tracks, det_info = track_video(path, options, progress, models,
+                                            background=background)
     _check_truncation(path, info, options.allow_truncated)
     people = liftable(tracks, info.fps)
     if not people:
         raise NoPersonError(f"{path}: no person was followed for 0.5 s or more")
-    cameras = _camera_motion(path, info, people, options)
+    camera = _camera_motion(background, info, options)  # one camera for everybody
     return [_lift_track(path, info, t, {**det_info, "person": _person_info(tracks, t, info, "all")},
-                        options, models, progress, camera) for t, camera in zip(people, cameras)]
+                        options, models, progress, camera) for t in people]
 
 
-def _camera_motion(path, info, tracks: list, options: LiftOptions) -> list[tuple]:
-    """Per track: (background shift (N, 2) px to correct the path for, or None; the quality
-    block's ``camera`` facts, or None), measured around each person in ONE more decode of the
-    video (:mod:`posecli.camera_motion`). Off (``options.camera_motion`` False): (None, None)."""
+def _background(options: LiftOptions):
+    """A :class:`posecli.camera_motion.BackgroundMotion` for the tracking pass to feed, or
+    None when the camera is declared static (``options.camera_motion`` False)."""
     if not options.camera_motion:
-        return [(None, None)] * len(tracks)
+        return None
+    from posecli.camera_motion import BackgroundMotion
+    return BackgroundMotion()
+
+
+def _camera_motion(background, info, options: LiftOptions) -> tuple:
+    """(background shift (N, 2) px to correct the path for, or None; the quality block's
+    ``camera`` facts, or None) from what ``background`` (:func:`_background`) measured while
+    the people were tracked, around all of them. Off: (None, None)."""
+    if background is None:
+        return None, None
     from posecli import camera_motion
+    shift, measured = background.result()
+    if len(shift) != info.report.num_frames:  # cannot happen: one decode feeds both
+        raise RuntimeError(f"camera motion has {len(shift)} frames, tracking {info.report.num_frames}")
     focal = options.focal or trajectory.default_focal(info.width, info.height)
-    out = []
-    for track, (shift, measured) in zip(tracks, camera_motion.measure_people(
-            path, [t.xy for t in tracks], info.width, info.height, info)):
-        if len(shift) != len(track.xy):  # the decode disagreed with the first pass: do not guess
-            out.append((None, None))
-            continue
-        camera = camera_motion.report(shift, measured, info.width, focal)
-        if camera["camera_motion"] <= camera_motion.MOVING_SHARE:
-            shift = None  # a static camera: its flow noise is not a pan
-        out.append((shift, camera))
-    return out
+    camera = camera_motion.report(shift, measured, info.width, focal)
+    if camera["camera_motion"] <= camera_motion.MOVING_SHARE:
+        shift = None  # a static camera: its flow noise is not a pan
+    return shift, camera
 
 
 def _lift_track(path, info, track, det_info, options: LiftOptions, models: Models,

@@ -110,28 +110,32 @@ def warp_roi(frame: np.ndarray, roi: Roi, out_size: int | tuple[int, int],
     """Cut ``roi`` out of ``frame`` (H, W, C) as (out_size, out_size, C), or (height, width, C)
     for ``out_size`` = (width, height).
 
-    When the ROI is much larger than the output the covered part of the frame is first shrunk
-    with area averaging, so that the bilinear warp does not alias.
+    When the ROI is at least twice the output's size the covered part of the frame is first
+    shrunk by the whole factor k with area averaging, so that the bilinear warp does not alias;
+    the rest (under 2x) is left to the bilinear warp, as MediaPipe does for every scale.
+    (OpenCV's area averaging is fast only for whole factors: a fractional one cost 1.1 ms a
+    crop. Leaving the fraction to the warp changed the 2D error on 25 rendered clips from
+    6.07 to 5.94 px, within noise.)
     """
     ow, oh = _wh(out_size)
     m = crop_to_image_matrix(roi, out_size)            # crop -> frame, continuous
-    shrink = roi.size / ow
-    src, offset, f = frame, np.zeros(2), np.ones(2)
-    if shrink > 1.5:
+    k = int(roi.size / ow)
+    src, offset, f = frame, np.zeros(2), 1.0
+    if k >= 2:
         corners = crop_to_image(np.array([[0, 0], [ow, 0], [0, oh], [ow, oh]], float),
                                 roi, out_size)
         h, w = frame.shape[:2]
         x0, y0 = np.clip(np.floor(corners.min(0)).astype(int) - 1, 0, [w, h])
         x1, y1 = np.clip(np.ceil(corners.max(0)).astype(int) + 1, 0, [w, h])
-        if x1 - x0 >= 2 and y1 - y0 >= 2:
-            nw, nh = max(1, round((x1 - x0) / shrink)), max(1, round((y1 - y0) / shrink))
-            src, uw, uh = area_resize(frame[y0:y1, x0:x1], nw, nh)
-            offset = np.array([x0, y0], float)
-            f = np.array([nw / uw, nh / uh])
+        if x1 - x0 >= 2 * k and y1 - y0 >= 2 * k:
+            sub = frame[y0:y1, x0:x1]
+            sh, sw = sub.shape[0] - sub.shape[0] % k, sub.shape[1] - sub.shape[1] % k
+            src = cv2.resize(sub[:sh, :sw], (sw // k, sh // k), interpolation=cv2.INTER_AREA)
+            offset, f = np.array([x0, y0], float), 1.0 / k
     # continuous crop -> continuous source (frame pixels relative to the sub-image, scaled)
     ms = m.copy()
     ms[:, 2] -= offset
-    ms *= f[:, None]
+    ms *= f
     # pixel indices: crop index i has centre i + 0.5; source centre j + 0.5 -> index j
     ms[:, 2] += ms[:, :2].sum(1) * 0.5 - 0.5
     return cv2.warpAffine(src, ms, (ow, oh),
