@@ -19,6 +19,7 @@ MIN_POINTS = 12         # background corners needed to trust a frame pair
 LK_WINDOW = (15, 15)    # px: Lucas-Kanade window and pyramid levels (motion up to ~100 px/frame)
 LK_LEVELS = 3
 REFRESH_FRAMES = 10     # corners are searched afresh at least this often (new background)
+MAX_CORNERS = 300       # corners followed at most
 BOX_MARGIN = 0.15       # the person's box grown by this share of its size on every side
 # The camera "moves" when the background's centre point travels more than this share of the
 # image width away from where it started (a static camera's flow noise drifts ~0.1 %).
@@ -98,8 +99,8 @@ class BackgroundMotion:
             both = prev_mask & mask
             pts = _inside(self._pts, both)
             if (self._age >= REFRESH_FRAMES or len(pts) < max(2 * MIN_POINTS, self._found // 2)):
-                found = cv2.goodFeaturesToTrack(prev_gray, maxCorners=300, qualityLevel=0.01,
-                                                minDistance=6, mask=both)
+                found = cv2.goodFeaturesToTrack(prev_gray, maxCorners=MAX_CORNERS,
+                                                qualityLevel=0.01, minDistance=6, mask=both)
                 pts = np.zeros((0, 1, 2), np.float32) if found is None else found
                 self._found, self._age = len(pts), 0
             step, ok, self._pts = _pair_shift(prev_gray, gray, pts)

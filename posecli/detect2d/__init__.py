@@ -94,8 +94,10 @@ def create_detector(name: str = "blazepose-full", threads: int = 2) -> Detector:
     entry = detector_entry(name)
     if entry.layout != "blazepose33":
         raise ValueError(f"{name} runs in the multi-person tracker only: create_tracker({name!r})")
+    from posecli.compute import set_opencv_threads
     from posecli.detect2d.solution import BlazePose
 
+    set_opencv_threads(1)
     return BlazePose(name, threads=threads)
 
 
@@ -111,8 +113,10 @@ def create_tracker(name: str = "blazepose-full", threads: int = 2, max_people: i
     (default: the tracker's, half a second of video). Errors as :func:`create_detector`;
     ValueError when ``pose_model`` is given to a detector that takes none.
     """
+    from posecli.compute import set_opencv_threads
     from posecli.detect2d.table import detector_entry
 
+    set_opencv_threads(1)
     return detector_entry(name).build(threads=threads, max_people=max_people,
                                       pose_model=pose_model, detect_every=detect_every)
 
