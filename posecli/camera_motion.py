@@ -65,10 +65,14 @@ class BackgroundMotion:
 
     Corners are followed from pair to pair and found afresh (the costliest step) only every
     :data:`REFRESH_FRAMES` frames or when too few are left, as a pan brings in new background.
+
+    ``total`` is the shift (2,) px since the first frame after the latest frame;
+    ``history=False`` keeps only that (a live stream with no end), not :meth:`result`'s rows.
     """
 
-    def __init__(self, max_side: int = MAX_SIDE) -> None:
-        self.max_side = max_side
+    def __init__(self, max_side: int = MAX_SIDE, history: bool = True) -> None:
+        self.max_side, self.history = max_side, history
+        self.total = np.zeros(2)
         self._steps: list[np.ndarray] = []
         self._measured: list[bool] = []
         self._prev: tuple | None = None       # (gray, mask) of the previous frame
@@ -106,8 +110,10 @@ class BackgroundMotion:
             step, ok, self._pts = _pair_shift(prev_gray, gray, pts)
             self._age += 1
             step = step / k
-        self._steps.append(step)
-        self._measured.append(ok)
+        self.total = self.total + step
+        if self.history:
+            self._steps.append(step)
+            self._measured.append(ok)
         self._prev = gray, mask
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
