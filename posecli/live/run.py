@@ -251,6 +251,15 @@ def build_models(options: LiftOptions):
     return tracker, lifting.lifter, lifting.fusion  # the lifter sets torch's pool last
 
 
+def warm_up(tracker, lifter) -> None:
+    """Run the detector and the lifter once before the stream starts: their first calls are
+    several times slower than the next ones (the runtimes set themselves up), and would
+    otherwise delay the stream's first frames."""
+    tracker(np.zeros((256, 256, 3), np.uint8))
+    lifter.windows(np.zeros((1, lifter.frames, skeleton.NUM_JOINTS, 2), np.float32), True)
+    lifter.flip_disagreement()  # measure the stream only
+
+
 def run(config: LiveConfig, options: LiftOptions, *, stdout: TextIO | None = None,
         report: Callable[[str], None] | None = None, models=None,
         clock: Callable[[], float] = time.monotonic) -> int:
@@ -265,6 +274,7 @@ def run(config: LiveConfig, options: LiftOptions, *, stdout: TextIO | None = Non
     if options.per_person:
         raise UsageError("--person all is not for live: it follows one person (auto or an id)")
     tracker, lifter, fusion = models or build_models(options)
+    warm_up(tracker, lifter)
     tracker.reset()
     # as `posecli lift`: following one person needs no search for newcomers while they are in
     # view (a track id must be found wherever it appears)
