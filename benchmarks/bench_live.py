@@ -6,12 +6,15 @@
 Default clip: examples/walk_07_05.mp4 (with its .truth.npz). Clips with a ``.truth.npz``
 beside them (``tools/render_clips.py``) are scored against the truth too.
 
-Accuracy (in-process, deterministic): the offline lift (``posecli.lift``) gives each frame's
-2D; the live session is fed the same 2D frame by frame, lifting at every frame, so every frame
+Accuracy (in-process, deterministic): the offline lift (``posecli.lift``, its defaults: the
+fusion with BlazePose's world landmarks, foot locking, the camera's pan) gives each frame's 2D
+and world landmarks; the live session is fed the same frame by frame, with the pan measured
+as ``posecli live`` does (frame pair by frame pair), lifting at every frame, so every frame
 gets exactly the look-ahead. Per look-ahead: the live root-relative 3D against the offline
 lift's (mm, mean per joint, both pelvis-aligned) and against the truth (MPJPE, mm; the offline
 lift's beside it), the pelvis in the world and the foot contacts against the offline ones,
-and the jitter (mean joint acceleration, m/s^2).
+the foot slide (mm a frame an ankle in contact travels; live and offline) and the jitter (mean
+joint acceleration, m/s^2).
 
 Stages: the CPU time of the detection thread per frame and of the lift thread per lift (one
 causal window with flip), alone and side by side, and the steady-state delay they imply on two
@@ -60,39 +63,68 @@ def jitter(pose: np.ndarray, fps: float) -> float:
     return float(np.linalg.norm(acc, axis=-1).mean())
 
 
-def live_from_offline(res, lifter, lookahead: float) -> tuple[list[dict], float]:
-    """Feed the offline lift's 2D into a live session frame by frame -> (records, ms/frame)."""
+def pan_shifts(clip: Path, landmarks: np.ndarray) -> np.ndarray:
+    """(N, 2) px: the background's shift as ``posecli live`` measures it, frame by frame
+    (:class:`posecli.live.session.PanMeter`), around the person's 2D ``landmarks`` (N, K, 2)."""
+    from posecli.live.session import PanMeter
+    from posecli.video import VideoReader
+
+    pan = PanMeter()
+    return np.array([pan(f, xy) for f, xy in zip(VideoReader(clip), landmarks)])
+
+
+def foot_slide(world: np.ndarray, contacts: np.ndarray) -> float:
+    """Mean horizontal ankle travel (mm per frame) between consecutive frames in contact:
+    world (N, 17, 3) Y up, contacts (N, 2) (right, left)."""
+    steps = []
+    for ankle, c in zip((3, 6), np.asarray(contacts, bool).T):
+        both = c[1:] & c[:-1]
+        steps.append(np.linalg.norm(np.diff(world[:, ankle][:, [0, 2]], axis=0)[both], axis=-1))
+    steps = np.concatenate(steps)
+    return float(steps.mean() * 1000) if len(steps) else 0.0
+
+
+def live_from_offline(res, lifter, lookahead: float, fusion=None, shifts=None,
+                      foot_lock: bool = True) -> tuple[list[dict], float, np.ndarray]:
+    """Feed the offline lift's 2D (and BlazePose's world landmarks, and the background's
+    ``shifts`` (N, 2) px) into a live session frame by frame -> (records, ms/frame, the
+    session's camera -> world rotation at the end)."""
     from posecli.live.session import Arrived, LiveSession
     from posecli.pipeline import to_h36m
 
     xy, conf = to_h36m(np.nan_to_num(res.landmarks), res.landmark_conf, res.detector["layout"])
     found = np.isfinite(res.landmarks).all(-1).any(-1)
-    s = LiveSession(lifter, res.width, res.height, lookahead)
+    marks = res.landmarks_world
+    s = LiveSession(lifter, res.width, res.height, lookahead, fusion=fusion, foot_lock=foot_lock)
     out = []
     t0 = time.perf_counter()
     for i in range(len(xy)):
         s.add(Arrived(i, float(res.times[i]), 0.0, xy[i] if found[i] else np.full((17, 2), np.nan),
-                      conf[i]))
+                      conf[i], None if marks is None or not found[i] else marks[i],
+                      None if shifts is None else shifts[i]))
         out += s.emit(0.0)
     out += s.emit(0.0, flush=True)
-    return out, (time.perf_counter() - t0) / len(out) * 1000
+    return out, (time.perf_counter() - t0) / len(out) * 1000, s.rotation
 
 
 def accuracy(clips: list[Path], delays: list[float], threads: int) -> list[dict]:
     import posecli
     from posecli.compute import set_torch_threads
     from posecli.lifter import load_lifter
+    from posecli.lifter.fusion import resolve
 
     set_torch_threads(threads)
     lifter = load_lifter(threads=threads)
+    fusion = resolve("on")
     rows = []
     for clip in clips:
-        res = posecli.lift(clip, threads=threads)
+        res = posecli.lift(clip, threads=threads)  # the defaults: fusion, foot locking, pan
+        shifts = pan_shifts(clip, res.landmarks)
         truth_file = clip.with_name(clip.stem + ".truth.npz")
         truth = np.load(truth_file)["joints3d_cam"] if truth_file.exists() else None
         off_pw, off_c = res.trajectory.world[:, 0], res.trajectory.contacts
         for la in delays:
-            recs, ms = live_from_offline(res, lifter, la)
+            recs, ms, rot = live_from_offline(res, lifter, la, fusion, shifts)
             ok = np.array([r["joints_3d"] is not None for r in recs])
             live = np.array([r["joints_3d"] if r["joints_3d"] else np.zeros((17, 3)) for r in recs])
             pw = np.array([r["pelvis_world"] or [np.nan] * 3 for r in recs])
@@ -101,6 +133,8 @@ def accuracy(clips: list[Path], delays: list[float], threads: int) -> list[dict]
                    "vs_offline_mm": aligned_mpjpe(live[ok], res.pose3d[ok]),
                    "pelvis_world_vs_offline_mm": float(np.nanmean(np.linalg.norm(pw[ok] - off_pw[ok], axis=-1)) * 1000),
                    "contacts_agree": float((fc[ok] == off_c[ok]).mean()),
+                   "foot_slide_mm": foot_slide(live @ rot.T + pw[:, None], fc),
+                   "offline_foot_slide_mm": foot_slide(res.trajectory.world, off_c),
                    "jitter_ms2": jitter(live[ok], res.fps), "offline_jitter_ms2": jitter(res.pose3d[ok], res.fps),
                    "session_ms_per_frame": ms}
             if truth is not None:
@@ -123,7 +157,7 @@ def stages(threads: int, frames: int = 90) -> dict:
     from posecli.options import LiftOptions
     from posecli.video import VideoReader
 
-    tracker, lifter = build_models(LiftOptions(threads=threads))
+    tracker, lifter, _ = build_models(LiftOptions(threads=threads))
     images = [f.copy() for _, f in zip(range(frames), VideoReader(CLIP))]
     window = np.random.default_rng(0).normal(0, 0.3, (1, lifter.frames, 17, 2)).astype(np.float32)
 

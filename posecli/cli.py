@@ -14,17 +14,17 @@ from rich.table import Table
 
 from posecli.cli_common import (CliError, ReadableCommand, check_file_writable, check_writable, err,
                                 fail, out)
-from posecli.detect2d.table import DETECTORS
+from posecli import cli_options as opt
+from posecli.cli_options import (DETECTION, DETECTOR_HELP, FLAG, LIFTING, OUTPUT,
+                                 POSE_CHECKPOINT_HELP, POSE_MODEL_HELP)
 from posecli.errors import NoPersonError, PosecliError
 from posecli.options import MAX_BVH_SCALE, MAX_THREADS, LiftOptions, check_output, count, positive_number, writer_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn an ordinary video of a person into 3D human motion.")
 
-# --help panels of `posecli lift`
-INPUT, DETECTION, LIFTING, OUTPUT, BATCHES = ("Input", "Detection", "Lifting", "Output",
-                                              "Batches and cluster")
-FLAG = ""  # metavar of on/off flags: no "<bool>" after them in --help
+# --help panels of `posecli lift` (FLAG: the metavar of on/off flags, no "<bool>" in --help)
+INPUT, BATCHES = "Input", "Batches and cluster"
 
 
 @contextmanager
@@ -90,13 +90,6 @@ def _pose_model(detector: str, onnx: Path | None, checkpoint: Path | None) -> Pa
         raise CliError(str(e)) from None
 
 
-_MODELS_TAKEN = "; ".join(f"{n}: {e.model_help}" for n, e in DETECTORS.items() if e.takes_model)
-POSE_MODEL_HELP = f"The detector's ONNX model, where it takes one ({_MODELS_TAKEN})."
-POSE_CHECKPOINT_HELP = (f"The detector's torch checkpoint, where it takes one ({_MODELS_TAKEN}; "
-                        "default: its published one, downloaded once).")
-DETECTOR_HELP = f"2D detector: {' | '.join(DETECTORS)} (see `posecli info`)."
-
-
 def _threads(threads: int | None, jobs: int, engine: str) -> int:
     """Threads per clip: given, or the cores shared out so that jobs x threads fits them."""
     if threads is not None:
@@ -118,56 +111,32 @@ def lift(
     fail_truncated: bool = typer.Option(False, "--fail-truncated", metavar=FLAG, rich_help_panel=INPUT,
                                         help="Treat a video that ends before its container says "
                                              "(truncated file) as an error, not a warning."),
-    detector: str = typer.Option(LiftOptions.detector, metavar="NAME", rich_help_panel=DETECTION,
-                                 help=DETECTOR_HELP),
-    pose_model: Optional[Path] = typer.Option(None, metavar="FILE.onnx", rich_help_panel=DETECTION,
-                                              help=POSE_MODEL_HELP),
-    pose_checkpoint: Optional[Path] = typer.Option(None, metavar="FILE.pth", rich_help_panel=DETECTION,
-                                                   help=POSE_CHECKPOINT_HELP),
+    detector: str = opt.detector(),
+    pose_model: Optional[Path] = opt.pose_model(),
+    pose_checkpoint: Optional[Path] = opt.pose_checkpoint(),
     person: str = typer.Option(LiftOptions.person, metavar="auto|all|ID", rich_help_panel=DETECTION,
                                help="Who to lift: auto (the person seen most, then largest and most "
                                     "central), all (one file per person, <name>.person<id>.json), "
                                     "or a track id."),
-    max_people: int = typer.Option(LiftOptions.max_people, metavar="N", rich_help_panel=DETECTION,
-                                   help="People followed at once (cost grows with it)."),
-    weights: Optional[Path] = typer.Option(None, metavar="FILE", rich_help_panel=LIFTING,
-                                           help="Lifter checkpoint (default: shipped weights/lifter.pt)."),
-    backend: str = typer.Option(LiftOptions.backend, metavar="torch|onnx", rich_help_panel=LIFTING,
-                                help="Lifter runtime."),
-    flip: bool = typer.Option(LiftOptions.flip, "--flip/--no-flip", metavar=FLAG, rich_help_panel=LIFTING,
-                              help="Flip test-time augmentation."),
+    max_people: int = opt.max_people(),
+    weights: Optional[Path] = opt.weights(),
+    backend: str = opt.backend(),
+    flip: bool = opt.flip(),
     stride: Optional[int] = typer.Option(None, metavar="N", rich_help_panel=LIFTING,
                                          help="Frames between window starts, 1..T (default: half a window)."),
-    rigid: bool = typer.Option(LiftOptions.rigid, "--rigid/--no-rigid", metavar=FLAG, rich_help_panel=LIFTING,
-                               help="One set of bone lengths for the whole clip (median, left = right)."),
-    plausible: bool = typer.Option(LiftOptions.plausible, "--plausible-bones/--raw-bones", metavar=FLAG,
-                                   rich_help_panel=LIFTING,
-                                   help="Clamp shin/thigh and forearm/upper-arm ratios to anthropometric ranges."),
-    root_motion: bool = typer.Option(LiftOptions.root_motion, "--root-motion/--no-root-motion", metavar=FLAG,
-                                     rich_help_panel=LIFTING,
-                                     help="Move the pelvis along the estimated path (or keep it in place)."),
-    focal: Optional[float] = typer.Option(None, metavar="PX", rich_help_panel=LIFTING,
-                                          help="Camera focal length in pixels for the root trajectory "
-                                               "(default: the longer image side)."),
-    fusion: str = typer.Option(LiftOptions.fusion, metavar="on|off|FILE", rich_help_panel=LIFTING,
-                               help="Combine the lifter's 3D with BlazePose's own 3D (its world "
-                                    "landmarks) by the shipped learned fusion; off: the pure MixSTE "
-                                    "lifter; or a fusion file. Inputs without world landmarks (HRNet, "
-                                    "keypoint files without them) use the pure lifter."),
-    foot_lock: bool = typer.Option(LiftOptions.foot_lock, "--foot-lock/--no-foot-lock", metavar=FLAG,
-                                   rich_help_panel=LIFTING,
-                                   help="Pin feet in contact to the floor (or keep the raw motion)."),
-    camera_motion: bool = typer.Option(LiftOptions.camera_motion, "--camera-motion/--static-camera",
-                                       metavar=FLAG, rich_help_panel=LIFTING,
-                                       help="Measure the camera's pan from the background, warn and "
-                                            "correct the path (or assume a static camera)."),
+    rigid: bool = opt.rigid(),
+    plausible: bool = opt.plausible(),
+    root_motion: bool = opt.root_motion(),
+    focal: Optional[float] = opt.focal(),
+    fusion: str = opt.fusion(),
+    foot_lock: bool = opt.foot_lock(),
+    camera_motion: bool = opt.camera_motion(),
     out_dir: Path = typer.Option(Path("."), "--out", "-o", metavar="DIR", rich_help_panel=OUTPUT,
                                  help="Output folder (created if needed); outputs mirror the input tree."),
     formats: List[str] = typer.Option(list(LiftOptions.formats), "--format", "-f", metavar="NAMES",
                                       rich_help_panel=OUTPUT,
                                       help="Output format(s), repeatable or comma-separated."),
-    bvh_scale: float = typer.Option(LiftOptions.bvh_scale, metavar="S", rich_help_panel=OUTPUT,
-                                    help="BVH lengths: 1 = metres, 100 = centimetres."),
+    bvh_scale: float = opt.bvh_scale(),
     bvh_names: str = typer.Option(LiftOptions.bvh_names, metavar="plain|mixamo", rich_help_panel=OUTPUT,
                                   help="BVH joint names: plain (Hips, Spine, ...) or mixamo (mixamorig:Hips, ...)."),
     fps: Optional[float] = typer.Option(None, metavar="RATE", rich_help_panel=OUTPUT,

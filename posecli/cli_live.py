@@ -6,13 +6,14 @@ from typing import List, Optional
 
 import typer
 
+from posecli import cli_options as opt
 from posecli.cli_common import CliError, ReadableCommand, check_writable, fail
+from posecli.cli_options import DETECTION, LIFTING
 from posecli.errors import PosecliError
 from posecli.live import DEFAULT_BACKLOG, DEFAULT_DELAY, DEFAULT_TIMEOUT
 from posecli.options import LiftOptions
 
-FLAG = ""
-STREAM, DETECTION, LIFTING, OUTPUT = "Stream", "Detection", "Lifting", "Files at the end"
+STREAM, OUTPUT = "Stream", "Files at the end"  # the other panels: as `posecli lift`'s
 
 
 def live(
@@ -32,32 +33,22 @@ def live(
     backlog: float = typer.Option(DEFAULT_BACKLOG, metavar="SECONDS", rich_help_panel=STREAM,
                                   help="Drop a frame (counted) rather than let it wait longer than "
                                        "this for the detector."),
-    detector: str = typer.Option(LiftOptions.detector, metavar="NAME", rich_help_panel=DETECTION,
-                                 help="2D detector: blazepose-lite|full|heavy or hrnet (see `posecli info`)."),
-    pose_model: Optional[Path] = typer.Option(None, metavar="FILE.onnx", rich_help_panel=DETECTION,
-                                              help="The detector's ONNX model, where it takes one."),
-    pose_checkpoint: Optional[Path] = typer.Option(None, metavar="FILE.pth", rich_help_panel=DETECTION,
-                                                   help="The detector's torch checkpoint, where it takes one."),
+    detector: str = opt.detector(),
+    pose_model: Optional[Path] = opt.pose_model(),
+    pose_checkpoint: Optional[Path] = opt.pose_checkpoint(),
     person: str = typer.Option("auto", metavar="auto|ID", rich_help_panel=DETECTION,
                                help="Who to follow: auto (the person in view longest) or a track id."),
-    max_people: int = typer.Option(LiftOptions.max_people, metavar="N", rich_help_panel=DETECTION,
-                                   help="People followed at once (cost grows with it)."),
-    weights: Optional[Path] = typer.Option(None, metavar="FILE", rich_help_panel=LIFTING,
-                                           help="Lifter checkpoint (default: shipped weights/lifter.pt)."),
-    backend: str = typer.Option(LiftOptions.backend, metavar="torch|onnx", rich_help_panel=LIFTING,
-                                help="Lifter runtime."),
-    flip: bool = typer.Option(LiftOptions.flip, "--flip/--no-flip", metavar=FLAG, rich_help_panel=LIFTING,
-                              help="Flip test-time augmentation (twice the lifting work)."),
-    rigid: bool = typer.Option(LiftOptions.rigid, "--rigid/--no-rigid", metavar=FLAG, rich_help_panel=LIFTING,
-                               help="One set of bone lengths (the last 10 s's median, left = right)."),
-    plausible: bool = typer.Option(LiftOptions.plausible, "--plausible-bones/--raw-bones", metavar=FLAG,
-                                   rich_help_panel=LIFTING,
-                                   help="Clamp shin/thigh and forearm/upper-arm ratios to anthropometric ranges."),
-    root_motion: bool = typer.Option(LiftOptions.root_motion, "--root-motion/--no-root-motion", metavar=FLAG,
-                                     rich_help_panel=LIFTING,
-                                     help="Move the pelvis along the estimated path (or keep it in place)."),
-    focal: Optional[float] = typer.Option(None, metavar="PX", rich_help_panel=LIFTING,
-                                          help="Camera focal length in pixels (default: the longer image side)."),
+    max_people: int = opt.max_people(),
+    weights: Optional[Path] = opt.weights(),
+    backend: str = opt.backend(),
+    flip: bool = opt.flip(),
+    rigid: bool = opt.rigid("One set of bone lengths (the last 10 s's median, left = right)."),
+    plausible: bool = opt.plausible(),
+    root_motion: bool = opt.root_motion(),
+    focal: Optional[float] = opt.focal(),
+    fusion: str = opt.fusion(),
+    foot_lock: bool = opt.foot_lock(),
+    camera_motion: bool = opt.camera_motion(),
     threads: int = typer.Option(2, metavar="N", rich_help_panel=LIFTING,
                                 help="CPU threads, shared by the detector and the lifter (which run at once)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", metavar="DIR", rich_help_panel=OUTPUT,
@@ -67,8 +58,7 @@ def live(
                                            "(default json when --out is given)."),
     name: str = typer.Option("live", metavar="STEM", rich_help_panel=OUTPUT,
                              help="File name of the files at the end: <out>/<name>.json ..."),
-    bvh_scale: float = typer.Option(LiftOptions.bvh_scale, metavar="S", rich_help_panel=OUTPUT,
-                                    help="BVH lengths: 1 = metres, 100 = centimetres."),
+    bvh_scale: float = opt.bvh_scale(OUTPUT),
 ) -> None:
     """Lift a camera or a network stream as it arrives: one JSON line per frame, a bounded delay.
 
@@ -88,7 +78,8 @@ def live(
             detector=detector, pose_model=_pose_model(detector, pose_model, pose_checkpoint),
             person=person, max_people=max_people, weights=weights.resolve() if weights else None,
             backend=backend, flip=flip, rigid=rigid, plausible=plausible, root_motion=root_motion,
-            focal=focal, bvh_scale=bvh_scale, threads=threads)
+            focal=focal, fusion=fusion, foot_lock=foot_lock, camera_motion=camera_motion,
+            bvh_scale=bvh_scale, threads=threads)
         fmts = tuple(_formats(formats)) if formats else (("json",) if out_dir else ())
         config = LiveConfig(source=source, output=output, udp=parse_udp(udp) if udp else None,
                             delay=delay, timeout=timeout, backlog=backlog,

@@ -35,26 +35,35 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
+def contact_points(ankle: np.ndarray, contact: np.ndarray, fps: float,
+                   min_s: float = MIN_CONTACT_S) -> list[tuple[int, int, np.ndarray]]:
+    """The contacts worth locking and where: [(start, stop, point)] for every run of
+    ``contact`` (N,) bool at least ``min_s`` long; point (3,): the ankle's (N, 3) mean
+    horizontal position over the run, at :data:`~posecli.trajectory.ANKLE_HEIGHT`."""
+    return [(a, b, np.array([ankle[a:b, 0].mean(), ANKLE_HEIGHT, ankle[a:b, 2].mean()]))
+            for a, b in contact_runs(contact) if b - a >= max(1, round(min_s * fps))]
+
+
 def lock_targets(ankle: np.ndarray, contact: np.ndarray, fps: float,
-                 blend_s: float = BLEND_S, min_s: float = MIN_CONTACT_S) -> tuple[np.ndarray, np.ndarray]:
+                 blend_s: float = BLEND_S, min_s: float = MIN_CONTACT_S,
+                 points: list[tuple[int, int, np.ndarray]] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Where each frame's ankle should be and how strongly.
 
     Args:
         ankle: (N, 3) world metres; contact: (N,) bool; fps: frames per second.
+        points: the locked contacts (:func:`contact_points`, the default), e.g. with points a
+            live run fixed before the whole contact had arrived.
     Returns:
-        target: (N, 3) the locked ankle (the run's mean horizontal position, at
-        :data:`~posecli.trajectory.ANKLE_HEIGHT`) near each run; weight: (N,) in [0, 1]: 1 in
-        a run, a cosine ramp over ``blend_s`` either side, 0 elsewhere (where two runs' ramps
-        meet, the nearer run wins).
+        target: (N, 3) the locked ankle (the run's point) near each run; weight: (N,) in
+        [0, 1]: 1 in a run, a cosine ramp over ``blend_s`` either side, 0 elsewhere (where two
+        runs' ramps meet, the nearer run wins).
     """
     n = len(ankle)
-    target = ankle.copy()
+    target = np.array(ankle, dtype=np.float64)
     weight = np.zeros(n)
     k = max(1, int(round(blend_s * fps)))
-    for a, b in contact_runs(contact):
-        if b - a < max(1, round(min_s * fps)):
-            continue
-        point = np.array([ankle[a:b, 0].mean(), ANKLE_HEIGHT, ankle[a:b, 2].mean()])
+    for a, b, point in (contact_points(ankle, contact, fps, min_s) if points is None else points):
         lo, hi = max(0, a - k), min(n, b + k)
         idx = np.arange(lo, hi)
         dist = np.where(idx < a, a - idx, np.where(idx >= b, idx - b + 1, 0))
@@ -121,21 +130,24 @@ def contact_weights(contacts: np.ndarray, fps: float, blend_s: float = BLEND_S) 
                      for k in range(c.shape[1])], axis=1)
 
 
-def lock_feet(world: np.ndarray, contacts: np.ndarray, fps: float, blend_s: float = BLEND_S
-              ) -> np.ndarray:
+def lock_feet(world: np.ndarray, contacts: np.ndarray, fps: float, blend_s: float = BLEND_S,
+              points: list | None = None) -> np.ndarray:
     """Pin each foot in contact to the floor (see the module docstring).
 
     Args:
         world: (N, 17, 3) world joints, metres, Y up, floor at 0.
         contacts: (N, 2) bool, (right, left).
+        points: per leg (right, left) its locked contacts (:func:`contact_points`), default
+            each run's mean.
     Returns:
         (N, 17, 3): legs re-solved where locked (the path, hips and above as given; every bone
         length kept).
     """
     out = np.array(world, dtype=np.float64)
     goals = []
-    for (hip, knee, ankle), c in zip(LEGS, np.asarray(contacts, bool).T):
-        target, w = lock_targets(out[:, ankle], c, fps, blend_s)
+    points = points or (None, None)
+    for (hip, knee, ankle), c, pts in zip(LEGS, np.asarray(contacts, bool).T, points):
+        target, w = lock_targets(out[:, ankle], c, fps, blend_s, points=pts)
         goals.append((w > 0, out[:, ankle] + w[:, None] * (target - out[:, ankle])))
     forward = np.cross(out[:, 4] - out[:, 1], np.array([0.0, 1.0, 0.0]))  # hip line x up
     for (hip, knee, ankle), (on, goal) in zip(LEGS, goals):

@@ -82,10 +82,11 @@ class FakeLifter:
     info = {"weights": "fake", "sha256": "0" * 64, "config": {}, "window": 27, "stride": 13,
             "flip_test": False, "backend": "torch"}
 
-    def windows(self, x: np.ndarray) -> np.ndarray:
+    def windows(self, x: np.ndarray, disagreement: bool = False) -> np.ndarray:
         body = (x - x[:, :, :1]) * 1.7
         depth = 0.2 * x[..., :1] * (1 + x.mean(axis=(1, 2), keepdims=True)[..., :1])
-        return np.concatenate([body, depth], axis=-1)
+        extra = [0.01 * np.abs(x[..., :1])] if disagreement else []  # a made-up disagreement
+        return np.concatenate([body, depth] + extra, axis=-1)
 
     def flip_disagreement(self):
         return None
@@ -96,12 +97,14 @@ def tiny_lifter():
     return FakeLifter()
 
 
-def run_session(lifter, times, xy, conf, lookahead, hole=None, keep=False):
-    s = LiveSession(lifter, 640, 480, lookahead, keep=keep)
+def run_session(lifter, times, xy, conf, lookahead, hole=None, keep=False, world=None,
+                shift=None, **options):
+    s = LiveSession(lifter, 640, 480, lookahead, keep=keep, **options)
     out, emitted_at = [], []
     for i in range(len(times)):
         p = xy[i] if hole is None or i not in hole else np.full((17, 2), np.nan)
-        s.add(Arrived(i, float(times[i]), float(i), p, conf[i]))
+        s.add(Arrived(i, float(times[i]), float(i), p, conf[i],
+                      None if world is None else world[i], None if shift is None else shift[i]))
         recs = s.emit(now=float(i) + 0.5)
         out += recs
         emitted_at += [i] * len(recs)
@@ -145,6 +148,40 @@ def test_session_is_causal_beyond_its_look_ahead(tiny_lifter):
     assert a[57]["joints_3d"] != b[57]["joints_3d"]
 
 
+def landmarks(xy: np.ndarray, rng) -> np.ndarray:
+    """(N, 33, 3) made-up BlazePose world landmarks (metres, hip-centred) moving with the 2D."""
+    n = len(xy)
+    body = rng.normal(0, 0.3, (33, 3)) + np.linspace(0, 0.2, n)[:, None, None]
+    return body - (body[:, 23:24] + body[:, 24:25]) / 2
+
+
+def test_fused_panned_foot_locked_session_is_causal_beyond_its_look_ahead(tiny_lifter):
+    """With the fusion, the camera's pan and foot locking, a frame is still final once its
+    look-ahead has arrived, and each of them changes what is sent."""
+    from posecli.lifter.fusion import resolve
+    rng = np.random.default_rng(7)
+    times, xy, conf = track(90, rng)
+    world = landmarks(xy, rng)
+    shift = np.cumsum(np.full((90, 2), [-2.0, 0.0]), axis=0)
+    on = dict(fusion=resolve("on"), foot_lock=True, world=world, shift=shift)
+    _, a, _ = run_session(tiny_lifter, times, xy, conf, 0.1, **on)
+    world2, shift2 = world.copy(), shift.copy()
+    world2[60:] += 0.3
+    shift2[60:] += 50.0
+    _, b, _ = run_session(tiny_lifter, times, xy, conf, 0.1, **{**on, "world": world2,
+                                                                   "shift": shift2})
+    assert a[:57] == b[:57]
+    assert a[57:] != b[57:]
+    _, unlocked, _ = run_session(tiny_lifter, times, xy, conf, 0.1, **{**on, "foot_lock": False})
+    _, unfused, _ = run_session(tiny_lifter, times, xy, conf, 0.1, **{**on, "fusion": None})
+    _, still, _ = run_session(tiny_lifter, times, xy, conf, 0.1, **{**on, "shift": None})
+    assert [r["joints_3d"] for r in a] != [r["joints_3d"] for r in unfused]
+    assert [r["pelvis_world"] for r in a] != [r["pelvis_world"] for r in still]
+    legs = np.array([r["joints_3d"] for r in a])[:, 1:7]
+    free = np.array([r["joints_3d"] for r in unlocked])[:, 1:7]
+    assert any(any(r["foot_contact"]) for r in a) and not np.allclose(legs, free)
+
+
 def test_gaps_are_interpolated_when_the_detection_after_them_arrived_in_time(tiny_lifter):
     times, xy, conf = track(90, np.random.default_rng(4))
     _, out, _ = run_session(tiny_lifter, times, xy, conf, lookahead=0.25, hole={30, 31, 32})
@@ -172,6 +209,30 @@ def test_session_result_is_a_valid_lift_result(tiny_lifter, tmp_path):
     assert [f["joints_3d"] for f in doc["frames"]] == [r["joints_3d"] for r in out]
     assert [f["pelvis_world"] for f in doc["frames"]] == [r["pelvis_world"] for r in out]
     assert paths[1].read_text().startswith("HIERARCHY")
+
+
+def test_lift_thread_lifts_in_batches_and_never_makes_detection_wait_long():
+    from posecli.live.run import LIFT_BATCH, LIFT_WAIT, lift_now
+    assert not lift_now(0, 10.0, 0)                        # nothing final: nothing to lift
+    assert not lift_now(LIFT_BATCH - 1, 0.0, 0)            # one frame: wait for the next
+    assert lift_now(LIFT_BATCH, 0.0, 0)                    # a batch, detector idle: lift
+    assert not lift_now(LIFT_BATCH + 3, 0.0, 2)            # the detector has frames: it first
+    assert lift_now(1, LIFT_WAIT, 5)                       # ... but not longer than LIFT_WAIT
+
+
+def test_pan_meter_measures_the_background_moving_and_ignores_the_person():
+    from posecli.live.session import PanMeter
+    rng = np.random.default_rng(8)
+    scene = (rng.random((120, 900)) * 255).astype(np.uint8)
+    scene = np.repeat(np.kron(scene, np.ones((4, 1), np.uint8))[..., None], 3, axis=-1)  # 480 x 900
+    person = np.array([[300.0, 150.0], [340.0, 400.0]])
+    pan, shifts = PanMeter(), []
+    for i in range(6):   # the camera turns right: the background moves 6 px left a frame
+        frame = scene[:, 12 * i // 2:12 * i // 2 + 640].copy()
+        frame[150:400, 300:340] = 255 - 20 * i          # the person (changing) is left out
+        shifts.append(pan(frame, person))
+    np.testing.assert_allclose(np.array(shifts)[:, 0], -6.0 * np.arange(6), atol=1.0)
+    np.testing.assert_allclose(np.array(shifts)[:, 1], 0.0, atol=1.0)
 
 
 def test_drop_queue_drops_the_oldest_and_counts():

@@ -60,9 +60,10 @@ class Lifter:
         self.flip_stats = [0.0, 0]
         return total / count if count else None
 
-    def windows(self, x: np.ndarray) -> np.ndarray:
-        """Whole windows with flip TTA. (B, T, J, 2) -> (B, T, J, 3), T <= frames."""
-        return self._windows(x, False)
+    def windows(self, x: np.ndarray, disagreement: bool = False) -> np.ndarray:
+        """Whole windows with flip TTA. (B, T, J, 2) -> (B, T, J, 3), T <= frames; with
+        ``disagreement`` (B, T, J, 4), the 4th channel each joint's flip disagreement (m)."""
+        return self._windows(x, disagreement)
 
     def _windows(self, x: np.ndarray, with_disagreement: bool) -> np.ndarray:
         """:meth:`windows`; with ``with_disagreement`` a 4th channel holds each joint's distance

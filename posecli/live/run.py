@@ -4,13 +4,17 @@ Three threads share the work, so that decoding, detection and lifting overlap on
 
 - the reader (:class:`posecli.live.source.StreamSource`) puts frames into a bounded queue that
   drops the oldest frame when the detector falls behind (``--backlog`` seconds at most);
-- the detection thread (the caller's) runs the tracker on each frame and follows one person;
+- the detection thread (the caller's) runs the tracker on each frame, follows one person and
+  measures the camera's pan (:class:`posecli.live.session.PanMeter`);
 - the lift thread owns the :class:`posecli.live.session.LiveSession`: it takes every frame
   detected since its last pass, lifts once with the window ending at the newest, and writes
   each final frame as one JSON line (flushed) and, with ``--udp``, one datagram.
 
-When lifting is slower than the frame rate, each pass simply emits more frames: the delay
-stays bounded by the look-ahead, one lift and the backlog.
+A lift costs about two detections (flip included) and the two threads share two cores with
+ffmpeg, so the lift thread does not lift at every frame: it waits until :data:`LIFT_BATCH`
+frames are final and no frame is waiting for the detector, or until the oldest final frame has
+waited :data:`LIFT_WAIT` seconds (see :func:`lift_now`). Detection keeps up, and the delay
+stays bounded by the look-ahead, the wait, one lift and the backlog.
 
 Endings: the end of the stream flushes the last frames (with the look-ahead there is), prints
 a one-line summary and returns 0; no frame for ``timeout`` seconds ends with one ``error:``
@@ -35,12 +39,16 @@ import numpy as np
 from posecli import skeleton
 from posecli.errors import OutputError, PosecliError, UsageError
 from posecli.live import DEFAULT_BACKLOG, DEFAULT_DELAY, DEFAULT_TIMEOUT
-from posecli.live.session import Arrived, LiveSession, follow
+from posecli.live.session import Arrived, LiveSession, PanMeter, follow
 from posecli.live.source import DropQueue, StreamSource
 from posecli.options import LiftOptions
 
 #: most frames the queue holds (a backlog at 60 fps)
 MAX_RATE = 60
+#: final frames the lift thread lets gather before it lifts (one lift emits them all)
+LIFT_BATCH = 2
+#: seconds the oldest final frame may wait for its lift while detection has work queued
+LIFT_WAIT = 0.1
 END, STALL, ABORT = "end", "stall", "abort"
 
 
@@ -130,14 +138,28 @@ class Lines:
             self.sock.close()
 
 
+def lift_now(final: int, waited: float, detect_waiting: int, batch: int = LIFT_BATCH,
+             wait: float = LIFT_WAIT) -> bool:
+    """Whether the lift thread lifts now: ``final`` frames are final, the oldest of them for
+    ``waited`` seconds, ``detect_waiting`` frames wait for the detector. Lift once ``batch``
+    are final and the detector has nothing queued (lifting then takes no time it needs), or
+    once the oldest has waited ``wait`` seconds whatever the detector's queue."""
+    if final <= 0:
+        return False
+    return waited >= wait or (final >= batch and detect_waiting == 0)
+
+
 class LiftWorker(threading.Thread):
-    """The lift thread: detected frames in (``put``), lines out (see the module docstring)."""
+    """The lift thread: detected frames in (``put``), lines out (see the module docstring).
+    ``waiting()``: frames waiting for the detector now."""
 
     def __init__(self, lifter, options: LiftOptions, config: LiveConfig, lines: Lines,
-                 dropped: Callable[[], int], clock: Callable[[], float]):
+                 dropped: Callable[[], int], clock: Callable[[], float], fusion=None,
+                 waiting: Callable[[], int] = lambda: 0):
         super().__init__(name="posecli-live-lift", daemon=True)
         self.lifter, self.options, self.config, self.lines = lifter, options, config, lines
-        self.dropped, self.clock = dropped, clock
+        self.dropped, self.clock, self.fusion, self.waiting = dropped, clock, fusion, waiting
+        self.lifts = 0
         self.inbox: queue.Queue = queue.Queue()
         self.session: LiveSession | None = None
         self.delays: list[float] = []
@@ -152,6 +174,7 @@ class LiftWorker(threading.Thread):
             self.session = LiveSession(self.lifter, size[0], size[1], self.config.delay,
                                        rigid=o.rigid, plausible=o.plausible,
                                        root_motion=o.root_motion, focal=o.focal,
+                                       fusion=self.fusion, foot_lock=o.foot_lock,
                                        keep=bool(self.config.formats))
         return self.session
 
@@ -160,17 +183,26 @@ class LiftWorker(threading.Thread):
             self.lines.write(r)
             self.delays.append(r["delay_ms"])
 
+    def _take(self, timeout: float | None) -> list:
+        """Everything put since the last call (waiting up to ``timeout`` s for the first; None:
+        as long as it takes); [] when nothing came."""
+        try:
+            items = [self.inbox.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                items.append(self.inbox.get_nowait())
+            except queue.Empty:
+                return items
+
     def run(self) -> None:
         try:
+            final_since = None  # when the oldest final frame was first seen final
+            timeout = None
             while True:
-                items = [self.inbox.get()]
-                while True:  # everything detected since the last pass: one lift for all
-                    try:
-                        items.append(self.inbox.get_nowait())
-                    except queue.Empty:
-                        break
                 end = None
-                for it in items:
+                for it in self._take(timeout):
                     if isinstance(it, str):
                         end = it
                         break
@@ -178,11 +210,26 @@ class LiftWorker(threading.Thread):
                     self._session(size).add(frame)
                 if end == ABORT:
                     return
-                if self.session is not None:
-                    self._write(self.session.emit(self.clock(), flush=end is not None,
-                                                  dropped=self.dropped()))
+                timeout = None
+                s = self.session
+                if s is None:
+                    if end is not None:
+                        return
+                    continue
                 if end is not None:
+                    self._write(s.emit(self.clock(), flush=True, dropped=self.dropped()))
                     return
+                final, now = s.ready(), self.clock()
+                if final == 0:
+                    final_since = None
+                    continue
+                final_since = now if final_since is None else final_since
+                if lift_now(final, now - final_since, self.waiting()):
+                    self._write(s.emit(self.clock(), dropped=self.dropped()))
+                    self.lifts += 1
+                    final_since = None
+                else:  # wake for the next frame, or when the oldest has waited long enough
+                    timeout = max(1e-3, final_since + LIFT_WAIT - now)
         except BaseException as e:  # noqa: BLE001 - reported by the detection thread
             self.failure = e
 
@@ -194,14 +241,23 @@ def _to_h36m(det, layout: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_models(options: LiftOptions):
-    """(tracker, lifter) with the threads shared out: the detector and the lifter run at the
-    same time in two threads, so each gets half (at least one)."""
+    """(tracker, lifter, fusion or None) with the threads shared out: the detector and the
+    lifter run at the same time in two threads, so each gets half (at least one)."""
     from posecli.pipeline import Models
     det_threads = max(1, options.threads // 2)
     lift_threads = max(1, options.threads - det_threads)
     tracker = Models(options.replace(threads=det_threads)).tracker
-    lifter = Models(options.replace(threads=lift_threads)).lifter  # sets torch's pool last
-    return tracker, lifter
+    lifting = Models(options.replace(threads=lift_threads))
+    return tracker, lifting.lifter, lifting.fusion  # the lifter sets torch's pool last
+
+
+def warm_up(tracker, lifter) -> None:
+    """Run the detector and the lifter once before the stream starts: their first calls are
+    several times slower than the next ones (the runtimes set themselves up), and would
+    otherwise delay the stream's first frames."""
+    tracker(np.zeros((256, 256, 3), np.uint8))
+    lifter.windows(np.zeros((1, lifter.frames, skeleton.NUM_JOINTS, 2), np.float32), True)
+    lifter.flip_disagreement()  # measure the stream only
 
 
 def run(config: LiveConfig, options: LiftOptions, *, stdout: TextIO | None = None,
@@ -217,7 +273,8 @@ def run(config: LiveConfig, options: LiftOptions, *, stdout: TextIO | None = Non
     report = report or (lambda line: print(line, file=sys.stderr, flush=True))
     if options.per_person:
         raise UsageError("--person all is not for live: it follows one person (auto or an id)")
-    tracker, lifter = models or build_models(options)
+    tracker, lifter, fusion = models or build_models(options)
+    warm_up(tracker, lifter)
     tracker.reset()
     # as `posecli lift`: following one person needs no search for newcomers while they are in
     # view (a track id must be found wherever it appears)
@@ -225,7 +282,9 @@ def run(config: LiveConfig, options: LiftOptions, *, stdout: TextIO | None = Non
     lines = Lines(config.output, config.udp, stdout)
     frames = DropQueue(math.ceil(config.backlog * MAX_RATE) + 1, config.backlog, clock)
     source = StreamSource(config.source, frames, clock)
-    worker = LiftWorker(lifter, options, config, lines, lambda: frames.dropped, clock)
+    worker = LiftWorker(lifter, options, config, lines, lambda: frames.dropped, clock, fusion,
+                        waiting=lambda: len(frames))
+    pan = PanMeter() if options.camera_motion else None
     worker.start()
     report(f"live: reading {config.source} (look-ahead {config.delay:g} s; Ctrl-C stops)")
     status, started, failure = END, clock(), None
@@ -250,7 +309,10 @@ def run(config: LiveConfig, options: LiftOptions, *, stdout: TextIO | None = Non
             det = next((d for d in people if d.track_id == current), None)
             xy, conf = (_to_h36m(det, tracker.layout) if det is not None
                         else (np.full((k, 2), np.nan), np.zeros(k)))
-            worker.put((size, Arrived(frame.index, frame.time, frame.arrival, xy, conf)))
+            shift = None if pan is None else pan(frame.image, None if det is None else det.xy)
+            world = None if det is None else det.world
+            worker.put((size, Arrived(frame.index, frame.time, frame.arrival, xy, conf, world,
+                                      shift)))
     except KeyboardInterrupt:
         status = ABORT
     except PosecliError as e:

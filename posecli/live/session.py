@@ -7,13 +7,26 @@ clip, restricted to what has arrived:
    a detection after it has arrived within the look-ahead; otherwise its frames are missing);
 2. 3D: the causal window ending at the newest frame (:mod:`posecli.lifter.stream`) for every
    frame not yet emitted; frames ``lookahead`` seconds old are final;
-3. rigid bones: the median bone lengths of the last :data:`BONE_FRAMES` detected frames (left =
-   right, the anthropometric clamp), not the whole clip's;
-4. trajectory: the pelvis from the 2D track as offline (:func:`posecli.trajectory.root_translation`),
-   Gaussian-smoothed over the history and the look-ahead (the newest edge reflected, as at the
-   end of a clip); the floor is fitted from the first :data:`FLOOR_SECONDS` with a person
-   (updated until then) and then kept, so the world frame stays still;
-5. foot contacts: :func:`posecli.trajectory.foot_contacts` over the history and the look-ahead.
+3. fusion with BlazePose's world landmarks (:mod:`posecli.lifter.fusion`): the learned fusion
+   runs on the history and the pending frames (the lifter's 3D of emitted frames as they were
+   emitted), so its smoothing of the difference sees the look-ahead, as offline sees the clip;
+4. rigid bones: the median bone lengths of the last :data:`BONE_FRAMES` detected frames (left =
+   right, the anthropometric clamp, square hips), not the whole clip's;
+5. trajectory: the pelvis from the 2D track as offline (:func:`posecli.trajectory.root_translation`),
+   turned into the first frame's camera axes by the background's shift (the camera's pan,
+   measured frame to frame by the caller: :class:`PanMeter`), Gaussian-smoothed over the
+   history and the look-ahead (the newest edge reflected, as at the end of a clip); the floor
+   is fitted from the first :data:`FLOOR_SECONDS` with a person (updated until then) and then
+   kept, so the world frame stays still;
+6. foot contacts: :func:`posecli.trajectory.foot_contacts` over the history and the look-ahead
+   (with the steadied 2D, as offline);
+7. foot locking (:mod:`posecli.footlock`) over the history and the look-ahead. The one step
+   that cannot be the offline one: offline a contact is locked at the ankle's mean position
+   over the whole contact; live, over the part of it that has arrived, so a planted foot
+   still creeps while its contact lasts (by how much, see ``foot_slide`` in
+   ``benchmarks/bench_live.py``). Keeping each contact's first point instead keeps the foot
+   still but is further from the offline lift (on the example 32 mm at no look-ahead, 24 mm
+   at 0.25 s, against 24 and 16 mm).
 
 Arrays in, JSON-ready records out; no threads, no I/O, no clock (``now`` is passed in).
 """
@@ -25,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from posecli import skeleton, trajectory
+from posecli import footlock, skeleton, trajectory
 from posecli.export.json import frame_record
 from posecli.lifter.stream import final_count, lift_newest, lift_rate
 from posecli.pipeline import MAX_GAP_SECONDS, sanitize_keypoints
@@ -52,6 +65,12 @@ class Arrived:
     arrival: float
     xy: np.ndarray
     conf: np.ndarray
+    #: (33, 3) BlazePose's world landmarks of the followed person (metres, hip-centred, camera
+    #: axes), None when the detector has none or nobody was followed
+    world: np.ndarray | None = None
+    #: (2,) px: the background's shift since the stream's first frame (:class:`PanMeter`);
+    #: None: not measured (a static camera)
+    shift: np.ndarray | None = None
 
     @property
     def found(self) -> bool:
@@ -80,26 +99,33 @@ class LiveSession:
         lifter: a :class:`posecli.lifter.Lifter` (its ``windows`` and ``frames`` are used).
         width, height: frame size (px).
         lookahead: seconds of frames after a frame that must have arrived before it is final.
-        rigid, plausible, root_motion, focal: as ``posecli lift`` (:class:`posecli.options.LiftOptions`).
+        rigid, plausible, root_motion, focal, foot_lock: as ``posecli lift``
+            (:class:`posecli.options.LiftOptions`).
+        fusion: a loaded :class:`posecli.lifter.fusion.Fusion` or None (the pure lifter).
         keep: keep every emitted frame for :meth:`result` (memory grows with the stream).
     """
 
     def __init__(self, lifter, width: int, height: int, lookahead: float, *, rigid: bool = True,
                  plausible: bool = True, root_motion: bool = True, focal: float | None = None,
-                 keep: bool = False):
+                 fusion=None, foot_lock: bool = True, keep: bool = False):
         if not (math.isfinite(lookahead) and lookahead >= 0):
             raise ValueError(f"the look-ahead must be a non-negative number of seconds, got {lookahead}")
         self.lifter, self.width, self.height = lifter, int(width), int(height)
         self.lookahead, self.rigid, self.plausible = float(lookahead), rigid, plausible
-        self.root_motion = root_motion
+        self.root_motion, self.fusion, self.foot_lock = root_motion, fusion, foot_lock
+        self.fusion_info: dict = {"name": "off"}
         self.focal = float(focal) if focal else trajectory.default_focal(width, height)
         # history: every arrived frame not yet trimmed; the first `done - base` are emitted
         self.frames: list[Arrived] = []
         self.base = 0   # stream position (count of frames added) of frames[0]
         self.done = 0   # frames emitted so far
         # per emitted frame in the history: raw root translation (NaN unknown), world joints
+        # (before foot locking), foot contacts, the lifter's 3D and flip disagreement
         self.t_raw: list[np.ndarray] = []
         self.world: list[np.ndarray] = []
+        self.contacts: list[np.ndarray] = []
+        self.lifted: list[np.ndarray] = []
+        self.disagree: list[np.ndarray] = []
         self.bones: deque = deque(maxlen=BONE_FRAMES)            # raw poses of detected frames
         self.heights: deque = deque(maxlen=PELVIS_HEIGHTS)
         self.floor_points: list[np.ndarray] = []                 # camera joints, until fixed
@@ -147,23 +173,31 @@ class LiveSession:
         valid = np.array([f.found for f in fr])
         self.rate = rate = lift_rate(times)
         xy, conf, flags = self._fill(np.nan_to_num(xy), conf, valid, rate)
-        raw = self._lift(times, xy, p0)                            # (M, 17, 3), M = pending
+        lifted, disagree = self._lift(times, xy, p0)               # (M, 17, 3), M = pending
+        raw = self._fuse(lifted, disagree, conf, flags, rate)
         pose = self._rigid(raw, flags[p0:], k)
-        t_new, t_smooth = self._translation(pose, xy[p0:], conf[p0:], flags, rate)
-        world, contact = self._place(pose, t_smooth[p0:], flags, rate, k)
+        shift = np.stack([np.zeros(2) if f.shift is None else f.shift for f in fr])
+        t_new, t_smooth = self._translation(pose, xy[p0:], conf[p0:], flags, rate, shift[p0:])
+        world, contact = self._place(pose, t_smooth[p0:], flags, rate, k, xy - shift[:, None])
+        locked = self._lock(world, contact)
+        if locked is not world:  # the legs follow the locked feet (as footlock.apply)
+            pose = (locked - locked[:, :1]) @ self.rotation
         records = []
         for j in range(k):
             f, i = fr[p0 + j], p0 + j
             rec = frame_record(f.index, f.time, flags[i], xy[i], conf[i], pose[j], self.width,
-                               self.height, world[j, 0], contact[j])
+                               self.height, locked[j, 0], contact[j])
             rec["delay_ms"] = round(max(0.0, now - f.arrival) * 1000, 1)
             rec["dropped"] = int(dropped)
             records.append(rec)
             if self.kept is not None:
-                self._keep(f, flags[i], xy[i], conf[i], raw[j], pose[j], world[j], contact[j],
+                self._keep(f, flags[i], xy[i], conf[i], raw[j], pose[j], locked[j], contact[j],
                            t_smooth[i])
         self.t_raw.extend(t_new[:k])
         self.world.extend(world[:k])
+        self.contacts.extend(contact[:k])
+        self.lifted.extend(lifted[:k])
+        self.disagree.extend(disagree[:k])
         self.done += k
         self._trim()
         return records
@@ -178,14 +212,40 @@ class LiveSession:
             return centre.copy(), np.zeros((n, skeleton.NUM_JOINTS)), np.full(n, skeleton.MISSING)
         return skeleton.fill_gaps(xy, conf, valid, max_gap=max(1, round(MAX_GAP_SECONDS * rate)))
 
-    def _lift(self, times, xy, p0) -> np.ndarray:
-        """Root-relative raw 3D (M, 17, 3) of the pending frames from the newest window."""
+    def _lift(self, times, xy, p0) -> tuple[np.ndarray, np.ndarray]:
+        """Root-relative raw 3D (M, 17, 3) of the pending frames from the newest window, and
+        each joint's flip disagreement (M, 17) m (zeros without the fusion, which alone uses it)."""
         x2d = skeleton.normalize_to_frame(xy, self.width, self.height)
-        raw = lift_newest(self.lifter.windows, times, x2d, self.lifter.frames, times[p0:], self.rate)
-        raw = raw - raw[:, :1]
+        if self.fusion is None:
+            fn = self.lifter.windows
+        else:
+            def fn(w):
+                return self.lifter.windows(w, disagreement=True)
+        out = lift_newest(fn, times, x2d, self.lifter.frames, times[p0:], self.rate)
+        raw = out[..., :3] - out[:, :1, :3]
         if not np.isfinite(raw).all():
             raise FloatingPointError("the lifter produced non-finite 3D joints")
-        return raw
+        disagree = out[..., 3] if out.shape[-1] > 3 else np.zeros(raw.shape[:2])
+        return raw, disagree
+
+    def _fuse(self, lifted, disagree, conf, flags, rate) -> np.ndarray:
+        """The pending frames' 3D (M, 17, 3) fused with BlazePose's world landmarks over the
+        history (:func:`posecli.lifter.fusion.apply`); the lifter's where there are none."""
+        if self.fusion is None:
+            return lifted
+        from posecli.lifter import fusion as fusion_mod
+
+        missing = np.full((skeleton.BLAZEPOSE33.joints, 3), np.nan)
+        marks = np.stack([missing if f.world is None else f.world for f in self.frames])
+        world17 = fusion_mod.world_h36m(marks, flags == skeleton.DETECTED,
+                                        max(1, round(MAX_GAP_SECONDS * rate)))
+        p0 = len(self.lifted)
+        every = np.concatenate([np.reshape(self.lifted, (-1,) + lifted.shape[1:]), lifted])
+        dis = np.concatenate([np.reshape(self.disagree, (-1,) + disagree.shape[1:]), disagree])
+        fused, info = fusion_mod.apply(self.fusion, every, world17, conf, dis)
+        if info.get("name") != "off" or self.fusion_info.get("name") == "off":
+            self.fusion_info = {k: v for k, v in info.items() if k != "frames_fused"}
+        return fused[p0:]
 
     def _rigid(self, raw, flags, k) -> np.ndarray:
         """One set of bone lengths (the recent detected frames' median) for the pending frames."""
@@ -198,15 +258,18 @@ class LiveSession:
         pose = raw
         if self.plausible:
             lengths, _ = trajectory.plausible_bone_lengths(lengths)
-            pose = trajectory.symmetric_hips(raw)
+            pose = trajectory.square_hips(trajectory.symmetric_hips(raw))
         self.bones.extend(raw[:k][detected])
         self.lengths = lengths
         return skeleton.fix_bone_lengths(pose, lengths)
 
-    def _translation(self, pose, xy, conf, flags, rate) -> tuple[np.ndarray, np.ndarray]:
-        """Raw root translation of the pending frames (M, 3), NaN where unknown, and the
-        smoothed translation of the whole history (N, 3)."""
+    def _translation(self, pose, xy, conf, flags, rate, shift) -> tuple[np.ndarray, np.ndarray]:
+        """Raw root translation of the pending frames (M, 3) in the first frame's camera axes
+        (``shift`` (M, 2) px: the background's), NaN where unknown, and the smoothed
+        translation of the whole history (N, 3)."""
         t_new = trajectory.root_translation(pose, xy, conf, self.width, self.height, self.focal)
+        if np.any(shift):
+            t_new = np.einsum("nij,nj->ni", trajectory.pan_rotations(shift, self.focal), t_new)
         t_new[flags[len(flags) - len(pose):] == skeleton.MISSING] = np.nan
         t_all = np.concatenate([np.reshape(self.t_raw, (-1, 3)), t_new])
         if not np.isfinite(t_all).all(axis=1).any():
@@ -216,9 +279,10 @@ class LiveSession:
                           axis=1)
         return t_new, smooth
 
-    def _place(self, pose, t, flags, rate, k) -> tuple[np.ndarray, np.ndarray]:
-        """World joints (M, 17, 3) of the pending frames and foot contacts (M, 2) of the
-        final ones; fits (then keeps) the floor."""
+    def _place(self, pose, t, flags, rate, k, steady) -> tuple[np.ndarray, np.ndarray]:
+        """World joints (M, 17, 3) and foot contacts (M, 2) of the pending frames (``steady``:
+        the history's 2D (N, 17, 2) px, steadied by the background's shift); fits (then
+        keeps) the floor."""
         p0 = len(flags) - len(pose)
         seen = flags[p0:] != skeleton.MISSING
         cam = pose + t[:, None]
@@ -242,8 +306,19 @@ class LiveSession:
             height = float(np.median(self.heights)) if self.heights else float(pelvis[0, 1])
             world = pose @ self.rotation.T + np.array([0.0, height, 0.0])
         track = np.concatenate([np.reshape(self.world, (-1,) + world.shape[1:]), world])
-        contact = trajectory.foot_contacts(track, rate)[p0:p0 + k]
+        contact = trajectory.foot_contacts(track, rate, keypoints=steady)[p0:]
         return world, contact
+
+    def _lock(self, world, contacts) -> np.ndarray:
+        """The pending frames' world joints (M, 17, 3) with the feet in contact locked over the
+        history and the look-ahead (:func:`posecli.footlock.lock_feet`; ``contacts`` (M, 2)
+        the pending frames'); ``world`` itself when off."""
+        if not (self.foot_lock and self.root_motion):
+            return world
+        p0 = len(self.world)
+        track = np.concatenate([np.reshape(self.world, (-1,) + world.shape[1:]), world])
+        every = np.concatenate([np.reshape(self.contacts, (-1, 2)), contacts])
+        return footlock.lock_feet(track, every, self.rate)[p0:]
 
     def _keep(self, f, flag, xy, conf, raw, pose, world, contact, pelvis_camera) -> None:
         kept = self.kept
@@ -277,7 +352,7 @@ class LiveSession:
                          conf=np.stack(k.conf), flags=flags, pose3d=np.stack(k.pose),
                          lifter={**self.lifter.info, "rigid_bones": self.rigid,
                                  "plausible_bones": bool(self.rigid and self.plausible),
-                                 "lookahead_s": self.lookahead},
+                                 "fusion": self.fusion_info, "lookahead_s": self.lookahead},
                          detector=detector, times=times, timing=plan, video=video,
                          trajectory=traj, bones={"fixed_m": lengths} if self.rigid else None)
         res.quality = quality.report(res, np.stack(k.raw), self.lifter.flip_disagreement())
@@ -290,8 +365,41 @@ class LiveSession:
         while cut < self.done - self.base and newest - self.frames[cut].time > self.keep_s:
             cut += 1
         if cut:
-            del self.frames[:cut], self.t_raw[:cut], self.world[:cut]
+            for history in (self.frames, self.t_raw, self.world, self.contacts, self.lifted,
+                            self.disagree):
+                del history[:cut]
             self.base += cut
+
+
+class PanMeter:
+    """The background's shift since the stream's first frame, one frame at a time: what
+    :func:`posecli.camera_motion.background_shift` measures for a whole clip (the same frame
+    pairs, the person's box left out of both), accumulated as frames arrive.
+
+    Call it with each frame (H, W, 3) uint8 RGB and the followed person's keypoints (K, 2) px
+    (NaN where unseen; None: nobody) -> (2,) px. Unlike ``posecli lift``, which leaves a camera whose
+    background moved less than :data:`posecli.camera_motion.MOVING_SHARE` uncorrected (it sees
+    the whole clip first), the shift is always used: a live run cannot know the camera will
+    stay still, and a still camera's shift is its flow noise (about 0.1 % of the width).
+    """
+
+    def __init__(self) -> None:
+        self.prev: np.ndarray | None = None
+        self.prev_xy: np.ndarray | None = None
+        self.total = np.zeros(2)
+
+    def __call__(self, image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+        from posecli import camera_motion
+
+        xy = np.full((1, 2), np.nan) if xy is None else np.asarray(xy, dtype=np.float64)
+        if self.prev is not None and self.prev.shape == image.shape:
+            h, w = image.shape[:2]
+            boxes = np.concatenate([camera_motion.person_boxes(p[None], w, h)
+                                    for p in (self.prev_xy, xy)])
+            shift, _ = camera_motion.background_shift([self.prev, image], boxes)
+            self.total = self.total + shift[1]
+        self.prev, self.prev_xy = image, xy
+        return self.total.copy()
 
 
 def follow(people: list, current: int | None, seen: dict[int, int],

@@ -120,6 +120,10 @@ class DropQueue:
                 self.dropped += 1
             self.cond.notify()
 
+    def __len__(self) -> int:
+        """Frames waiting for the consumer now."""
+        return len(self.items)
+
     def close(self) -> None:
         with self.cond:
             self.closed = True
