@@ -373,33 +373,33 @@ class LiveSession:
 
 class PanMeter:
     """The background's shift since the stream's first frame, one frame at a time: what
-    :func:`posecli.camera_motion.background_shift` measures for a whole clip (the same frame
-    pairs, the person's box left out of both), accumulated as frames arrive.
+    ``posecli lift`` measures while it tracks (:class:`posecli.camera_motion.BackgroundMotion`,
+    the same frame pairs and corners, the person's box left out of both), keeping only the
+    running total.
 
     Call it with each frame (H, W, 3) uint8 RGB and the followed person's keypoints (K, 2) px
     (NaN where unseen; None: nobody) -> (2,) px. Unlike ``posecli lift``, which leaves a camera whose
     background moved less than :data:`posecli.camera_motion.MOVING_SHARE` uncorrected (it sees
     the whole clip first), the shift is always used: a live run cannot know the camera will
     stay still, and a still camera's shift is its flow noise (about 0.1 % of the width).
+    A stream whose frame size changes starts a new measurement from the total so far.
     """
 
     def __init__(self) -> None:
-        self.prev: np.ndarray | None = None
-        self.prev_xy: np.ndarray | None = None
-        self.total = np.zeros(2)
+        self._motion = None
+        self._shape: tuple | None = None
+        self._base = np.zeros(2)
 
-    def __call__(self, image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    def __call__(self, image: np.ndarray, xy: np.ndarray | None) -> np.ndarray:
         from posecli import camera_motion
 
-        xy = np.full((1, 2), np.nan) if xy is None else np.asarray(xy, dtype=np.float64)
-        if self.prev is not None and self.prev.shape == image.shape:
-            h, w = image.shape[:2]
-            boxes = np.concatenate([camera_motion.person_boxes(p[None], w, h)
-                                    for p in (self.prev_xy, xy)])
-            shift, _ = camera_motion.background_shift([self.prev, image], boxes)
-            self.total = self.total + shift[1]
-        self.prev, self.prev_xy = image, xy
-        return self.total.copy()
+        if image.shape != self._shape:
+            if self._motion is not None:
+                self._base = self._base + self._motion.total
+            self._motion, self._shape = camera_motion.BackgroundMotion(history=False), image.shape
+        h, w = image.shape[:2]
+        self._motion.add(image, camera_motion.frame_boxes([] if xy is None else [xy], w, h))
+        return self._base + self._motion.total
 
 
 def follow(people: list, current: int | None, seen: dict[int, int],
