@@ -43,9 +43,10 @@ def live_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "posecli.cli", "live", *args]
 
 
-def sender(dest, *args: str, realtime: bool = True, stdout=None) -> subprocess.Popen:
+def sender(dest, *args: str, realtime: bool = True, stdout=None, loops: int = 0) -> subprocess.Popen:
     return subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error",
-                             *(["-re"] if realtime else []), "-i", str(CLIP), *args, dest],
+                             *(["-re"] if realtime else []), "-stream_loop", str(loops),
+                             "-i", str(CLIP), *args, dest],
                             stdout=stdout, stdin=subprocess.DEVNULL)
 
 
@@ -224,7 +225,8 @@ def test_ctrl_c_keeps_what_was_written_and_exits_130(tmp_path):
     r, w = os.pipe()
     live = Live("-", "-o", "-", "--out", str(tmp_path), "-f", "json", stdin=r)
     os.close(r)
-    snd = sender("-", "-f", "mpegts", stdout=w)
+    # three plays (13 s): on a busy machine the interrupt must still land mid-stream
+    snd = sender("-", "-f", "mpegts", stdout=w, loops=2)
     os.close(w)
     deadline = time.monotonic() + 120
     while len(live.lines) < 10 and time.monotonic() < deadline:
