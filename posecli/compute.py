@@ -39,6 +39,9 @@ def onnx_session(path: str | Path, threads: int):
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = max(1, int(threads)), 1
+    # onnxruntime's memory patterns (planned per input shape) kept growing the arena with the
+    # clip's length: the lifter on 4,000 frames held 458 MiB with them, 287 without, no slower
+    opts.enable_mem_pattern = False
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types
