@@ -148,7 +148,10 @@ def test_interrupted_batch_exits_130_and_rerun_does_each_clip_once(tmp_path, tin
     cmd = [sys.executable, "-m", "posecli.cli", "lift", str(clips), "-o", str(out), "--weights",
            str(tiny_weights), "--stride", "1", "-q", "--threads", "1", "--summary", str(tmp_path / "s1.json")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # (a test run started in the background by a non-interactive shell inherits an ignored
+    # SIGINT, as every child would: give the child Ctrl-C back)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not list(out.glob("c*.json")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
