@@ -51,9 +51,9 @@ def background_shift(frames, boxes: np.ndarray, max_side: int = MAX_SIDE) -> tup
         from frame 0 (a camera panning right moves the background left: negative x);
         measured: (N,) bool, frame pairs with enough background to measure (others add 0).
     """
-    motion = BackgroundMotion(max_side)
+    motion, boxes = BackgroundMotion(max_side), np.asarray(boxes, float)
     for i, frame in enumerate(frames):
-        motion.add(frame, np.asarray(boxes, float)[i:i + 1])
+        motion.add(frame, boxes[i:i + 1])
     return motion.result()
 
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 __all__ = ["Roi", "roi_from_points", "roi_from_box", "crop_to_image_matrix", "crop_to_image",
-           "image_to_crop", "area_resize", "warp_roi", "letterbox_roi"]
+           "image_to_crop", "shrink_by", "area_resize", "warp_roi", "letterbox_roi"]
 
 ROI_ENLARGE = 1.25              # BlazePose: the body circle is enlarged by this factor
 ROI_TARGET_ANGLE = math.pi / 2  # BlazePose: the alignment vector points up in the crop
@@ -85,6 +85,13 @@ def image_to_crop(points: np.ndarray, roi: Roi, out_size: int | tuple[int, int])
     return p @ m[:, :2].T + m[:, 2]
 
 
+def shrink_by(img: np.ndarray, k: int) -> np.ndarray:
+    """``img`` (H, W, C) shrunk by the whole factor ``k`` with area averaging (OpenCV's fast
+    path), the last ``W % k`` columns and ``H % k`` rows dropped: (H // k, W // k, C)."""
+    h, w = img.shape[:2]
+    return cv2.resize(img[:h - h % k, :w - w % k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+
+
 def area_resize(img: np.ndarray, width: int, height: int) -> tuple[np.ndarray, int, int]:
     """Shrink ``img`` (H, W, C) to (height, width, C) by area averaging, fast.
 
@@ -99,7 +106,7 @@ def area_resize(img: np.ndarray, width: int, height: int) -> tuple[np.ndarray, i
     k = min(w // max(width, 1), h // max(height, 1))
     if k >= 2:
         w, h = w - w % k, h - h % k
-        img = cv2.resize(img[:h, :w], (w // k, h // k), interpolation=cv2.INTER_AREA)
+        img = shrink_by(img, k)
     if img.shape[1] != width or img.shape[0] != height:
         img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
     return img, w, h
@@ -128,9 +135,7 @@ def warp_roi(frame: np.ndarray, roi: Roi, out_size: int | tuple[int, int],
         x0, y0 = np.clip(np.floor(corners.min(0)).astype(int) - 1, 0, [w, h])
         x1, y1 = np.clip(np.ceil(corners.max(0)).astype(int) + 1, 0, [w, h])
         if x1 - x0 >= 2 * k and y1 - y0 >= 2 * k:
-            sub = frame[y0:y1, x0:x1]
-            sh, sw = sub.shape[0] - sub.shape[0] % k, sub.shape[1] - sub.shape[1] % k
-            src = cv2.resize(sub[:sh, :sw], (sw // k, sh // k), interpolation=cv2.INTER_AREA)
+            src = shrink_by(frame[y0:y1, x0:x1], k)
             offset, f = np.array([x0, y0], float), 1.0 / k
     # continuous crop -> continuous source (frame pixels relative to the sub-image, scaled)
     ms = m.copy()
