@@ -240,8 +240,8 @@ class LiveSession:
         world17 = fusion_mod.world_h36m(marks, flags == skeleton.DETECTED,
                                         max(1, round(MAX_GAP_SECONDS * rate)))
         p0 = len(self.lifted)
-        every = np.concatenate([np.reshape(self.lifted, (-1,) + lifted.shape[1:]), lifted])
-        dis = np.concatenate([np.reshape(self.disagree, (-1,) + disagree.shape[1:]), disagree])
+        every = _after(self.lifted, lifted)
+        dis = _after(self.disagree, disagree)
         fused, info = fusion_mod.apply(self.fusion, every, world17, conf, dis)
         if info.get("name") != "off" or self.fusion_info.get("name") == "off":
             self.fusion_info = {k: v for k, v in info.items() if k != "frames_fused"}
@@ -271,7 +271,7 @@ class LiveSession:
         if np.any(shift):
             t_new = np.einsum("nij,nj->ni", trajectory.pan_rotations(shift, self.focal), t_new)
         t_new[flags[len(flags) - len(pose):] == skeleton.MISSING] = np.nan
-        t_all = np.concatenate([np.reshape(self.t_raw, (-1, 3)), t_new])
+        t_all = _after(self.t_raw, t_new)
         if not np.isfinite(t_all).all(axis=1).any():
             t_all[:] = [0.0, 0.0, 3.0]  # nobody yet: 3 m in front of the camera
         t_all = trajectory.fill_nan(t_all)
@@ -305,7 +305,7 @@ class LiveSession:
             self.heights.extend(pelvis[:k][seen[:k], 1])
             height = float(np.median(self.heights)) if self.heights else float(pelvis[0, 1])
             world = pose @ self.rotation.T + np.array([0.0, height, 0.0])
-        track = np.concatenate([np.reshape(self.world, (-1,) + world.shape[1:]), world])
+        track = _after(self.world, world)
         contact = trajectory.foot_contacts(track, rate, keypoints=steady)[p0:]
         return world, contact
 
@@ -316,8 +316,8 @@ class LiveSession:
         if not (self.foot_lock and self.root_motion):
             return world
         p0 = len(self.world)
-        track = np.concatenate([np.reshape(self.world, (-1,) + world.shape[1:]), world])
-        every = np.concatenate([np.reshape(self.contacts, (-1, 2)), contacts])
+        track = _after(self.world, world)
+        every = _after(self.contacts, contacts)
         return footlock.lock_feet(track, every, self.rate)[p0:]
 
     def _keep(self, f, flag, xy, conf, raw, pose, world, contact, pelvis_camera) -> None:
@@ -369,6 +369,12 @@ class LiveSession:
                             self.disagree):
                 del history[:cut]
             self.base += cut
+
+
+def _after(history: list, new: np.ndarray) -> np.ndarray:
+    """The emitted frames' rows kept in ``history`` (a list of arrays shaped like a row of
+    ``new``, maybe empty) followed by the pending frames' ``new`` (M, ...): (N + M, ...)."""
+    return np.concatenate([np.reshape(history, (-1,) + new.shape[1:]), new])
 
 
 class PanMeter:
